@@ -303,7 +303,7 @@ func (r *Renderer) build(msg *Message, to *mail.Address, subject string, lang lo
 	m.ToMailAddress(to)
 	m.Subject(cleanLine(subject))
 	m.SetMessageIDWithValue(id)
-	m.SetDateWithValue(now)
+	m.SetDateWithValue(now.In(r.location)) // local offset, as a Swedish sender would write it
 	m.SetUserAgent("Mötesvakt")
 	// RFC 3834: tells auto-responders (vacation replies) not to answer.
 	m.SetGenHeader("Auto-Submitted", "auto-generated")

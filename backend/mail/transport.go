@@ -74,7 +74,7 @@ type SMTPConfig struct {
 	From string
 	// Timeout bounds dialling and every command; default 30 s.
 	Timeout time.Duration
-	// HELO name; default "localhost" as go-mail picks it.
+	// HELO name; default is this host's name (go-mail uses os.Hostname).
 	HELO string
 	// TLSConfig overrides certificate checking (tests, private CAs). ServerName
 	// defaults to Host.

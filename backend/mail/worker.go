@@ -248,6 +248,10 @@ func (w *Worker) deliver(ctx context.Context, c claimed) error {
 // out and another worker has claimed the row since, this result is stale and
 // dropped.
 func (w *Worker) finish(ctx context.Context, c claimed, r Result) error {
+	// Record even when shutdown has begun: a message that went out but was
+	// not marked sent would be sent again after the lease.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	r.At = w.cfg.Now()
 	now := ms(r.At)
 	tx, err := w.cfg.Outbox.db.BeginTx(ctx, nil)

@@ -58,3 +58,20 @@ func RefusalKey(err error) string {
 func isDiskFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
 }
+
+// PlaybackKey returns the locales key that explains why a recording cannot
+// be played (or plays only in part). Map ErrProviderUnavailable to HTTP 503,
+// ErrNotFound to 404; the rest are 500 with this message.
+func PlaybackKey(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrTruncated):
+		return "recording.playback.truncated"
+	case errors.Is(err, ErrProviderUnavailable):
+		return "recording.playback.unavailable"
+	case errors.Is(err, ErrNotFound):
+		return "error.not_found"
+	}
+	return "recording.playback.failed"
+}

@@ -119,10 +119,12 @@ func meta(id, track string) Meta {
 type fakeVault struct {
 	*httptest.Server
 	token string
-	down  atomic.Bool
-	mu    sync.Mutex
-	keys  []cipher.AEAD // version i+1
-	calls atomic.Int64
+	down  atomic.Bool // every endpoint answers 503
+	// decryptDown makes only decrypt fail, to prove Create's test unwrap.
+	decryptDown atomic.Bool
+	mu          sync.Mutex
+	keys        []cipher.AEAD // version i+1
+	calls       atomic.Int64
 }
 
 func newFakeVault(t testing.TB) *fakeVault {
@@ -154,6 +156,10 @@ func (v *fakeVault) serve(w http.ResponseWriter, r *http.Request) {
 	v.calls.Add(1)
 	if v.down.Load() {
 		vaultErr(w, http.StatusServiceUnavailable, "Vault is sealed")
+		return
+	}
+	if v.decryptDown.Load() && strings.HasPrefix(r.URL.Path, "/v1/transit/decrypt/") {
+		vaultErr(w, http.StatusServiceUnavailable, "standby node, no active leader")
 		return
 	}
 	if r.Header.Get("X-Vault-Token") != v.token {

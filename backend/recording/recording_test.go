@@ -265,10 +265,12 @@ func TestCreateFailsClosed(t *testing.T) {
 			}
 			return p
 		}, ErrProviderUnavailable, func() {}},
+		{"vault decrypt down (test unwrap)", func(t *testing.T) KeyProvider { return vault.provider(t) }, ErrProviderUnavailable,
+			func() { vault.down.Store(false); vault.decryptDown.Store(true) }},
 		{"vault bad token", func(t *testing.T) KeyProvider {
 			p, _ := NewVaultTransit(VaultConfig{Addr: vault.URL, Key: "kek", Token: "wrong"})
 			return p
-		}, ErrProviderUnavailable, func() { vault.down.Store(false) }},
+		}, ErrProviderUnavailable, func() { vault.decryptDown.Store(false) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -731,6 +733,11 @@ func TestLocaleKeys(t *testing.T) {
 			key := RefusalKey(err)
 			if key == "" || !has(p, key) {
 				t.Errorf("%s: %v maps to %q, missing from the catalog", l, err, key)
+			}
+		}
+		for _, err := range []error{ErrProviderUnavailable, ErrWrongKey, ErrTruncated, ErrFailed, ErrNotFound} {
+			if key := PlaybackKey(err); !has(p, key) {
+				t.Errorf("%s: playback %v maps to %q, missing from the catalog", l, err, key)
 			}
 		}
 		for _, key := range []string{"recording.playback.unavailable", "recording.playback.failed"} {

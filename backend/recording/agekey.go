@@ -39,7 +39,9 @@ func (r *kekRecipient) Wrap(fileKey []byte) ([]*age.Stanza, error) {
 	if err != nil {
 		return nil, fmt.Errorf("test unwrap: %w", err)
 	}
-	if subtle.ConstantTimeCompare(got, fileKey) != 1 {
+	same := subtle.ConstantTimeCompare(got, fileKey) == 1
+	clear(got)
+	if !same {
 		return nil, fmt.Errorf("test unwrap: %w: returned a different key", ErrWrongKey)
 	}
 	r.wrapped = wk

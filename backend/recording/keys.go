@@ -116,10 +116,14 @@ func OpenLocalKeyFile(path string) (*LocalKeyFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recording: key file %s: %w", path, err)
 	}
-	// The id is a fingerprint of the key, not the key: it lets a row say which
-	// KEK wrapped it after a rotation, and tells nothing about the key.
+	return &LocalKeyFile{path: path, aead: aead, id: kekFingerprint(kek)}, nil
+}
+
+// kekFingerprint names a KEK without revealing it: it lets a row say which
+// KEK wrapped it after a rotation.
+func kekFingerprint(kek []byte) string {
 	sum := sha256.Sum256(append([]byte("motesvakt kek id\x00"), kek...))
-	return &LocalKeyFile{path: path, aead: aead, id: "local:" + hex.EncodeToString(sum[:8])}, nil
+	return "local:" + hex.EncodeToString(sum[:8])
 }
 
 func readKeyFile(path string) ([]byte, error) {
@@ -180,11 +184,16 @@ func (l *LocalKeyFile) Unwrap(ctx context.Context, wk WrappedKey) ([]byte, error
 	return dek, nil
 }
 
-// Check re-reads the key file's mode (someone may have chmod'ed it since
-// start) and does a wrap/unwrap round trip.
+// Check re-reads the key file — someone may have chmod'ed, replaced or
+// deleted it since start, which would strand every new recording at the next
+// restart — and does a wrap/unwrap round trip.
 func (l *LocalKeyFile) Check(ctx context.Context) error {
-	if _, err := readKeyFile(l.path); err != nil {
+	kek, err := readKeyFile(l.path)
+	if err != nil {
 		return err
+	}
+	if kekFingerprint(kek) != l.id {
+		return fmt.Errorf("recording: key file %s no longer holds KEK %s", l.path, l.id)
 	}
 	return roundTrip(ctx, l)
 }

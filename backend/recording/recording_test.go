@@ -520,6 +520,13 @@ func TestLocalKeyFile(t *testing.T) {
 	if _, err := OpenLocalKeyFile(path); err != nil {
 		t.Errorf("read-only 0400 key file refused: %v", err)
 	}
+	os.Remove(path)
+	if _, err := OpenLocalKeyFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := k1.Check(context.Background()); err == nil {
+		t.Errorf("check passed after the key file was replaced")
+	}
 
 	short := filepath.Join(dir, "short")
 	os.WriteFile(short, []byte("too short"), 0o600)

@@ -261,7 +261,8 @@ func (r termRef) accept(t []byte, s, e int) (matchKind, bool) {
 		if r.mode != MatchStem || r.lang != LangSwedish {
 			return 0, false
 		}
-		if utf8.RuneCount(t[tokenStart(t, s):s]) < 2 {
+		ts := tokenStart(t, s)
+		if ts < 0 || utf8.RuneCount(t[ts:s]) < 2 {
 			return 0, false
 		}
 		kind = matchCompound
@@ -272,7 +273,11 @@ func (r termRef) accept(t []byte, s, e int) (matchKind, bool) {
 	if r.mode == MatchToken {
 		return 0, false
 	}
-	rest := string(t[e:tokenEnd(t, e)])
+	te := tokenEnd(t, e)
+	if te < 0 {
+		return 0, false
+	}
+	rest := string(t[e:te])
 	if r.lang == LangEnglish {
 		if enSuffixes[rest] {
 			return max(kind, matchInflect), true
@@ -327,6 +332,9 @@ func (e *Engine) scanTerms(ws *workspace, field string, t []byte) {
 				continue
 			}
 			ws0, we := tokenStart(t, s), tokenEnd(t, en)
+			if ws0 < 0 || we < 0 {
+				continue
+			}
 			conf := "high"
 			switch {
 			case r.weight < 0.5:

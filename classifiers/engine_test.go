@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/motesvakt/motesvakt/locales"
 )
@@ -224,5 +225,29 @@ func TestPackRoundTrip(t *testing.T) {
 	}
 	if _, err := ParsePack([]byte("category: hr\nprofile: protected\nwieght: 2\n")); err == nil {
 		t.Error("unknown key accepted")
+	}
+}
+
+// TestPathologicalInput: a maximal body that is one long word full of
+// terms, or all terms, must stay fast (no quadratic word-edge scans).
+func TestPathologicalInput(t *testing.T) {
+	e := testEngine(t)
+	for _, body := range []string{
+		strings.Repeat("incident", MaxBodyBytes/8),
+		strings.Repeat("hr ", MaxBodyBytes/3),
+		strings.Repeat("811218-9876 ", MaxBodyBytes/12),
+		strings.Repeat("<p>", MaxBodyBytes/3),
+	} {
+		start := time.Now()
+		res, err := e.Classify(Event{Body: body}, locales.Swedish)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%.20q…: %v", body, d)
+		}
+		if len(res.Reasons) > MaxReasons {
+			t.Errorf("%d reasons, cap is %d", len(res.Reasons), MaxReasons)
+		}
 	}
 }

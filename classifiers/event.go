@@ -160,19 +160,23 @@ func ValidateEvent(ev Event) error {
 		}
 	}
 	for i, a := range ev.Attendees {
-		if len(a.Name) > MaxNameBytes {
-			e := inputErr(CodeTooLarge, fmt.Sprintf("attendees[%d].name", i), MaxNameBytes)
+		// Field names are built only on failure: this loop runs on every
+		// keystroke for 30+ attendees.
+		var e *InputError
+		switch {
+		case len(a.Name) > MaxNameBytes:
+			e = inputErr(CodeTooLarge, fmt.Sprintf("attendees[%d].name", i), MaxNameBytes)
+		case !utf8.ValidString(a.Name):
+			e = inputErr(CodeInvalidUTF8, fmt.Sprintf("attendees[%d].name", i), 0)
+		default:
+			e = checkEmail(a.Email, "")
+			if e != nil {
+				e.Field = fmt.Sprintf("attendees[%d].email", i)
+			}
+		}
+		if e != nil {
 			e.Index = i
 			return e
-		}
-		if !utf8.ValidString(a.Name) {
-			e := inputErr(CodeInvalidUTF8, fmt.Sprintf("attendees[%d].name", i), 0)
-			e.Index = i
-			return e
-		}
-		if err := checkEmail(a.Email, fmt.Sprintf("attendees[%d].email", i)); err != nil {
-			err.Index = i
-			return err
 		}
 	}
 	if ev.Start != nil && ev.End != nil && ev.End.Before(*ev.Start) {
@@ -208,8 +212,14 @@ func validEmail(s string) bool {
 		return false
 	}
 	for _, r := range local {
-		if r <= ' ' || r == 0x7f || strings.ContainsRune(`()<>[]:;@\,"`, r) {
+		switch {
+		case r <= ' ' || r == 0x7f:
 			return false
+		case r < utf8.RuneSelf:
+			switch r {
+			case '(', ')', '<', '>', '[', ']', ':', ';', '@', '\\', ',', '"':
+				return false
+			}
 		}
 	}
 	return validDomain(strings.ToLower(domain))

@@ -16,12 +16,12 @@ import (
 // every run of white space collapsed to one ASCII space, leading and
 // trailing space trimmed. Reason offsets are byte offsets into this form.
 func normalize(dst []byte, s string, scratch []byte) ([]byte, []byte) {
-	var src string
-	if isASCII(s) {
-		src = s
-	} else {
+	src := s
+	if !isASCII(s) && !norm.NFC.IsNormalString(s) {
+		// Rare (macOS and some web forms send NFD): compose first, since NFC
+		// can reorder combining marks across the whole string.
 		scratch = norm.NFC.AppendString(scratch[:0], s)
-		src = string(scratch) // short-lived; NFC can reorder marks so we need the full form first
+		src = string(scratch)
 	}
 	start := len(dst)
 	space := true // suppress leading space
@@ -156,9 +156,19 @@ func wordAt(t []byte, i int) bool {
 	return isWordRune(r)
 }
 
-// tokenStart moves i back to the start of the token containing t[i-1].
+// maxTokenBytes bounds how far the matcher looks for a word's edges. No
+// real word is longer; without the bound a 256 KiB run of letters with a
+// term every few bytes would cost quadratic time.
+const maxTokenBytes = 128
+
+// tokenStart moves i back to the start of the token containing t[i-1],
+// or returns -1 when that token is longer than maxTokenBytes.
 func tokenStart(t []byte, i int) int {
+	lo := i - maxTokenBytes
 	for i > 0 {
+		if i < lo {
+			return -1
+		}
 		r, n := utf8.DecodeLastRune(t[:i])
 		if !isWordRune(r) {
 			break
@@ -168,9 +178,14 @@ func tokenStart(t []byte, i int) int {
 	return i
 }
 
-// tokenEnd moves j forward to the end of the token containing t[j].
+// tokenEnd moves j forward to the end of the token containing t[j], or
+// returns -1 when that token is longer than maxTokenBytes.
 func tokenEnd(t []byte, j int) int {
+	hi := j + maxTokenBytes
 	for j < len(t) {
+		if j > hi {
+			return -1
+		}
 		r, n := utf8.DecodeRune(t[j:])
 		if !isWordRune(r) {
 			break

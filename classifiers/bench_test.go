@@ -2,9 +2,9 @@ package classifiers
 
 import (
 	"fmt"
-	"syscall"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/motesvakt/motesvakt/locales"

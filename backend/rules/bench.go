@@ -125,7 +125,13 @@ func Highlight(ev classifiers.Event, reasons []classifiers.Reason) []FieldText {
 		pos := 0
 		for _, r := range rs {
 			if r.Start < pos {
-				continue // overlaps a span already marked
+				// Overlapping findings ("contract award decision") merge
+				// into one mark.
+				if last := &ft.Segments[len(ft.Segments)-1]; r.End > pos && last.Category != classifiers.CategoryPersonalID {
+					last.Text += t[pos:r.End]
+					pos = r.End
+				}
+				continue
 			}
 			if r.Start > pos {
 				ft.Segments = append(ft.Segments, Segment{Text: t[pos:r.Start]})

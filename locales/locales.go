@@ -219,12 +219,12 @@ func Keys(l Lang) ([]string, error) {
 	return keys, nil
 }
 
-// Messages renders every key with the given prefix (e.g. "room.") for
+// Messages renders every key with one of the given prefixes (e.g. "room.") for
 // shipping to browser code as JSON. {{.Count}} becomes the placeholder
 // "{count}"; a plural message ships its "other" form under key and, when it
 // differs, its "one" form under key+".one". Browser strings take no other
 // template data.
-func (p *Printer) Messages(prefix string) map[string]string {
+func (p *Printer) Messages(prefixes ...string) map[string]string {
 	keys, err := Keys(p.lang)
 	if err != nil {
 		return nil
@@ -232,7 +232,11 @@ func (p *Printer) Messages(prefix string) map[string]string {
 	data := map[string]any{"Count": "{count}"}
 	out := map[string]string{}
 	for _, k := range keys {
-		if !strings.HasPrefix(k, prefix) {
+		match := false
+		for _, prefix := range prefixes {
+			match = match || strings.HasPrefix(k, prefix)
+		}
+		if !match {
 			continue
 		}
 		other, err := p.loc.Localize(&i18n.LocalizeConfig{MessageID: k, PluralCount: 2, TemplateData: data})

@@ -79,6 +79,16 @@ func (s *Server) handleError(err error, c echo.Context) {
 	lang := Lang(c)
 	key, args := backend.ErrorKey(err)
 	msg := locales.T(lang, key, args...)
+	// A cause that renders its own message and carries a finer stable code
+	// (the classifier's input errors) speaks for itself.
+	var lm interface {
+		LocalizedMessage(locales.Lang) string
+		StableCode() string
+	}
+	bodyCode := code
+	if errors.As(err, &lm) {
+		msg, bodyCode = lm.LocalizedMessage(lang), lm.StableCode()
+	}
 	var ae *backend.Error
 	field := ""
 	if errors.As(err, &ae) {
@@ -97,7 +107,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	var body errorBody
-	body.Error.Code, body.Error.Message, body.Error.Field = code, msg, field
+	body.Error.Code, body.Error.Message, body.Error.Field = bodyCode, msg, field
 	if err := c.JSON(status, body); err != nil {
 		s.log.Error("write error", "err", err)
 	}

@@ -1,13 +1,13 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -46,22 +46,11 @@ func (s *Server) home(c echo.Context) error {
 // decodeJSON reads a JSON body into v: the media type must be JSON, the
 // bytes valid UTF-8, one value only. Errors are localized EINVALID.
 func decodeJSON(c echo.Context, v any) error {
-	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get("Content-Type"))
-	if mt != "application/json" {
-		return backend.Errorf(backend.EINVALID, "error.content_type")
-	}
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readJSONBody(c)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return backend.Errorf(backend.ETOOLARGE, "error.too_large")
-		}
-		return backend.Errorf(backend.EINVALID, "error.invalid")
+		return err
 	}
-	if !utf8.Valid(body) {
-		return &backend.Error{Code: backend.EINVALID, Key: "error.invalid_utf8"}
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return &backend.Error{Code: backend.EINVALID, Key: "error.bad_json", Args: []any{"Detail", jsonErrorDetail(err)}}
 	}
@@ -69,6 +58,26 @@ func decodeJSON(c echo.Context, v any) error {
 		return &backend.Error{Code: backend.EINVALID, Key: "error.bad_json", Args: []any{"Detail", "trailing data"}}
 	}
 	return nil
+}
+
+// readJSONBody checks the media type and UTF-8 and returns the body.
+func readJSONBody(c echo.Context) ([]byte, error) {
+	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get("Content-Type"))
+	if mt != "application/json" {
+		return nil, backend.Errorf(backend.EINVALID, "error.content_type")
+	}
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, backend.Errorf(backend.ETOOLARGE, "error.too_large")
+		}
+		return nil, backend.Errorf(backend.EINVALID, "error.invalid")
+	}
+	if !utf8.Valid(body) {
+		return nil, &backend.Error{Code: backend.EINVALID, Key: "error.invalid_utf8"}
+	}
+	return body, nil
 }
 
 // jsonErrorDetail describes a decode error without echoing input values.

@@ -111,15 +111,28 @@ func (d *DB) DeleteSession(ctx context.Context, id backend.SessionID) error {
 }
 
 // DeleteGuestSessions ends every session of one invitee in one meeting and
-// reports how many there were; a second redeem uses it so a guest has one
-// live session at a time.
-func (tx *Tx) DeleteGuestSessions(ctx context.Context, meetingID, inviteeID string) (int64, error) {
-	res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE kind = 'guest' AND meeting_id = ? AND invitee_id = ?`, meetingID, inviteeID)
+// returns their id hashes, so the caller can also drop them from the live
+// room; a second redeem uses it so a guest has one live session at a time.
+func (tx *Tx) DeleteGuestSessions(ctx context.Context, meetingID, inviteeID string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `DELETE FROM sessions WHERE kind = 'guest' AND meeting_id = ? AND invitee_id = ? RETURNING id_hash`, meetingID, inviteeID)
 	if err != nil {
-		return 0, fmt.Errorf("delete guest sessions: %w", err)
+		return nil, fmt.Errorf("delete guest sessions: %w", err)
 	}
-	return res.RowsAffected()
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
 }
+
+// SessionHash is the stored form of a session id; it doubles as a stable,
+// non-secret handle for the session (e.g. the SFU participant id).
+func SessionHash(id backend.SessionID) string { return hashSessionID(id) }
 
 // PurgeExpired deletes expired sessions and OIDC flows.
 func (d *DB) PurgeExpired(ctx context.Context) error {

@@ -2,20 +2,120 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/url"
+	"path/filepath"
+	"strings"
 
 	"github.com/motesvakt/motesvakt/backend"
+	"github.com/motesvakt/motesvakt/backend/audit"
+	"github.com/motesvakt/motesvakt/backend/guestcode"
 	mhttp "github.com/motesvakt/motesvakt/backend/http"
+	"github.com/motesvakt/motesvakt/backend/mail"
+	"github.com/motesvakt/motesvakt/backend/meetings"
+	"github.com/motesvakt/motesvakt/backend/recording"
+	"github.com/motesvakt/motesvakt/backend/rooms"
 	"github.com/motesvakt/motesvakt/backend/sqlite"
+	"github.com/motesvakt/motesvakt/classifiers"
+	"github.com/motesvakt/motesvakt/locales"
+	"github.com/motesvakt/motesvakt/sfu"
 )
 
 // migrations lists the tables owned by packages other than sqlite, in the
 // order they were introduced. Names must never change.
 func migrations() []sqlite.Migration {
-	return nil
+	return []sqlite.Migration{
+		{Name: "1000_audit", SQL: audit.Schema},
+		{Name: "1010_mail_outbox", SQL: mail.Schema},
+		{Name: "1020_recordings", SQL: recording.Schema},
+		{Name: "1030_guest_codes", SQL: guestcode.Schema},
+	}
 }
 
 // features wires the feature packages into the HTTP edge.
 func (a *app) features(ctx context.Context, domains backend.Domains, public *url.URL) ([]mhttp.Option, error) {
-	return nil, nil
+	cfg := a.cfg
+	lang := locales.Lang(cfg.Lang)
+
+	// Classification: the embedded packs and the DESIGN.md profile table.
+	policy, err := classifiers.DefaultPolicy(domains...)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := classifiers.Compile(policy)
+	if err != nil {
+		return nil, err
+	}
+
+	// Mail: SMTP when configured, else .eml files in <data>/outbox/.
+	mailKey, err := mail.DeriveKey(a.secret)
+	if err != nil {
+		return nil, err
+	}
+	outbox, err := mail.NewOutbox(a.db.SQL(), mailKey)
+	if err != nil {
+		return nil, err
+	}
+	renderer, err := mail.NewRenderer(cfg.SMTPFrom)
+	if err != nil {
+		return nil, fmt.Errorf("--smtp-from: %w", err)
+	}
+	var transport mail.Transport
+	if cfg.SMTPHost != "" {
+		sc := mail.SMTPConfig{Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword, From: renderer.From()}
+		switch cfg.SMTPTLS {
+		case "implicit":
+			sc.ImplicitTLS = true
+		case "opportunistic":
+			sc.StartTLS = mail.StartTLSOpportunistic
+		case "off":
+			sc.StartTLS = mail.StartTLSOff
+		default:
+			sc.StartTLS = mail.StartTLSRequired
+		}
+		if transport, err = mail.NewSMTP(sc); err != nil {
+			return nil, err
+		}
+	} else if transport, err = mail.NewFileOutbox(filepath.Join(cfg.Data, "outbox")); err != nil {
+		return nil, err
+	}
+	worker, err := mail.NewWorker(mail.WorkerConfig{Outbox: outbox, Transport: transport, Logger: a.log, Report: auditDelivery})
+	if err != nil {
+		return nil, err
+	}
+	wctx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); worker.Run(wctx) }()
+	a.closers = append(a.closers, func() { stopWorker(); <-done })
+
+	// The SFU on one UDP port. On a loopback address (the demo) the browser
+	// on the same machine reaches it through loopback candidates.
+	sfuCfg := sfu.Config{UDPPort: cfg.SFUUDPPort, AddressRewrite: splitList(cfg.SFUPublicIPs), ICETCPPort: cfg.SFUICETCPPort}
+	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil {
+		if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || strings.EqualFold(host, "localhost") {
+			sfuCfg.IncludeLoopback = true
+			sfuCfg.IPFilter = func(ip net.IP) bool { return ip.IsLoopback() }
+		}
+	}
+	rm := &rooms.Manager{DB: a.db, Internal: domains, Log: a.log}
+	media, err := sfu.New(sfuCfg, rm.Hooks(), a.log)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: %w", err)
+	}
+	rm.SFU = media
+	a.closers = append(a.closers, func() { media.Close() })
+
+	codes, err := newGuestCodes(a.db, a.secret, a.log)
+	if err != nil {
+		return nil, err
+	}
+	svc := &meetings.Service{
+		DB: a.db, Policy: meetings.StaticPolicy{E: eng}, Codes: codes, Outbox: outbox, Mail: renderer, Rooms: rm,
+		PublicURL: public, Internal: domains, Lang: lang, RequireHostMFA: cfg.RequireHostMFA, MailQueued: worker.Notify, Log: a.log,
+	}
+	return []mhttp.Option{
+		mhttp.WithHooks(auditHooks{}),
+		mhttp.WithMeetings(svc, rm, codes),
+	}, nil
 }

@@ -432,7 +432,7 @@ func (r *Room) admit(by *participant, whom ParticipantID) string {
 		r.mu.Unlock()
 		return CodeNotFound
 	}
-	e.approvedBy = append(e.approvedBy, by.identity())
+	e.approvedBy = append(e.approvedBy, by.identityLocked())
 	if len(e.approvedBy) < approvalsNeeded(r.opts, target) {
 		r.lobbyUpdateLocked()
 		r.mu.Unlock()

@@ -257,7 +257,7 @@ func (p *participant) handle(m Message) error {
 	}
 	if code != "" {
 		p.sendError(code, m.Type)
-		if code == CodeBadSDP || code == CodeAnswerTimeout {
+		if code == CodeAnswerTimeout {
 			return fmt.Errorf("sfu: room %s: participant %s: %s", r.id, p.who.ID, code)
 		}
 	}
@@ -408,6 +408,13 @@ func (p *participant) handlePublishOffer(m Message) string {
 	if m.PC != PCPublish || m.SDP == "" {
 		return CodeBadMessage
 	}
+	for _, s := range m.Tracks {
+		switch s {
+		case SourceMicrophone, SourceCamera, SourceScreen, SourceScreenAudio:
+		default:
+			return CodeBadMessage
+		}
+	}
 	if code := checkCodecs(m.SDP); code != "" {
 		return code
 	}
@@ -417,12 +424,7 @@ func (p *participant) handlePublishOffer(m Message) string {
 		return ""
 	}
 	for id, s := range m.Tracks {
-		switch s {
-		case SourceMicrophone, SourceCamera, SourceScreen, SourceScreenAudio:
-			p.declared[id] = s
-		default:
-			return CodeBadMessage
-		}
+		p.declared[id] = s
 	}
 	if p.pub == nil {
 		pc, err := p.newPC()

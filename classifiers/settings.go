@@ -1,6 +1,10 @@
 package classifiers
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/motesvakt/motesvakt/locales"
+)
 
 // Settings returns the settings the engine's policy gives profile p — what
 // a meeting gets when its host picks p instead of the suggestion.
@@ -20,3 +24,10 @@ func (e *Engine) Downgrade(c Category) string {
 	}
 	return ""
 }
+
+// StableCode is the input error's machine code (invalid_json, too_large…);
+// the HTTP edge puts it in the error body.
+func (e *InputError) StableCode() string { return e.Code }
+
+// LocalizedMessage renders the error for a user in lang.
+func (e *InputError) LocalizedMessage(l locales.Lang) string { return e.Message(l) }

@@ -17,7 +17,6 @@ import (
 	"github.com/motesvakt/motesvakt/backend/rooms"
 	"github.com/motesvakt/motesvakt/backend/sqlite"
 	"github.com/motesvakt/motesvakt/classifiers"
-	"github.com/motesvakt/motesvakt/locales"
 	"github.com/motesvakt/motesvakt/sfu"
 )
 
@@ -99,12 +98,6 @@ func decodeEvent(c echo.Context, ev *classifiers.Event) error {
 	return nil
 }
 
-type classifierInputErr struct{ ie *classifiers.InputError }
-
-func (c classifierInputErr) Error() string                          { return c.ie.Error() }
-func (c classifierInputErr) StableCode() string                     { return c.ie.Code }
-func (c classifierInputErr) LocalizedMessage(l locales.Lang) string { return c.ie.Message(l) }
-
 func classifierInput(err error) error {
 	var ie *classifiers.InputError
 	if errors.As(err, &ie) {
@@ -112,7 +105,7 @@ func classifierInput(err error) error {
 		if ie.Code == classifiers.CodeTooLarge {
 			code = backend.ETOOLARGE
 		}
-		return &backend.Error{Code: code, Key: "error.invalid", Field: ie.Field, Err: classifierInputErr{ie}}
+		return &backend.Error{Code: code, Key: "error.invalid", Field: ie.Field, Err: ie}
 	}
 	return err
 }

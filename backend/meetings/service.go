@@ -87,8 +87,8 @@ func (s *Service) Classify(ctx context.Context, ev classifiers.Event, lang local
 	return res, version, nil
 }
 
-// inputError turns a classifier input error into an application error
-// with the classifier's stable code kept as the message key's argument.
+// inputError turns a classifier input error into an application error;
+// the edge shows the classifier's own stable code and localized message.
 func inputError(err error) error {
 	var ie *classifiers.InputError
 	if errors.As(err, &ie) {
@@ -96,16 +96,10 @@ func inputError(err error) error {
 		if ie.Code == classifiers.CodeTooLarge {
 			code = backend.ETOOLARGE
 		}
-		return &backend.Error{Code: code, Key: "meeting.bad_event", Field: ie.Field, Err: &classifierErr{ie}}
+		return &backend.Error{Code: code, Key: "meeting.bad_event", Field: ie.Field, Err: ie}
 	}
 	return err
 }
-
-// classifierErr carries the classifier's localized message to the edge.
-type classifierErr struct{ ie *classifiers.InputError }
-
-func (c *classifierErr) Error() string                          { return c.ie.Error() }
-func (c *classifierErr) LocalizedMessage(l locales.Lang) string { return c.ie.Message(l) }
 
 // Meeting returns a meeting by id.
 func (s *Service) Meeting(ctx context.Context, id backend.MeetingID) (*backend.Meeting, error) {

@@ -1,0 +1,492 @@
+package http_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"mime/quotedprintable"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/motesvakt/motesvakt/backend"
+	"github.com/motesvakt/motesvakt/backend/audit"
+	"github.com/motesvakt/motesvakt/backend/guestcode"
+	mhttp "github.com/motesvakt/motesvakt/backend/http"
+	"github.com/motesvakt/motesvakt/backend/mail"
+	"github.com/motesvakt/motesvakt/backend/meetings"
+	"github.com/motesvakt/motesvakt/backend/rooms"
+	"github.com/motesvakt/motesvakt/backend/sqlite"
+	"github.com/motesvakt/motesvakt/classifiers"
+	"github.com/motesvakt/motesvakt/locales"
+	"github.com/motesvakt/motesvakt/sfu"
+)
+
+// meetingServer is the full meeting stack over loopback: real SQLite,
+// guest codes, the mail outbox writing .eml files, and the SFU.
+type meetingServer struct {
+	*httptest.Server
+	DB      *sqlite.DB
+	Outbox  string
+	Worker  *mail.Worker
+	Rooms   *rooms.Manager
+	Service *meetings.Service
+	Codes   *guestcode.Service
+}
+
+type redeemer struct{ *guestcode.Service }
+
+func (r redeemer) Redeem(ctx context.Context, meeting, email, code, ip string) (string, error) {
+	res, err := r.Service.Redeem(ctx, guestcode.MeetingID(meeting), email, code, ip)
+	if err != nil {
+		if err == guestcode.ErrInvalid {
+			return "", &backend.Error{Code: backend.EUNAUTHORIZED, Key: guestcode.MessageKey(err)}
+		}
+		return "", &backend.Error{Code: backend.ETOOMANY, Key: guestcode.MessageKey(err), Err: err}
+	}
+	return string(res.Invitee), nil
+}
+
+func newMeetingServer(t *testing.T) *meetingServer {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "m.db"),
+		sqlite.Migration{Name: "1000_audit", SQL: audit.Schema},
+		sqlite.Migration{Name: "1010_mail_outbox", SQL: mail.Schema},
+		sqlite.Migration{Name: "1030_guest_codes", SQL: guestcode.Schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	ms := &meetingServer{DB: db, Outbox: filepath.Join(dir, "outbox")}
+	ms.Server = httptest.NewUnstartedServer(nil)
+	public, _ := url.Parse("http://" + ms.Listener.Addr().String())
+	domains := backend.ParseDomains("kommun.se")
+
+	policy, _ := classifiers.DefaultPolicy(domains...)
+	eng, err := classifiers.Compile(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	outbox, err := mail.NewOutbox(db.SQL(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transport, err := mail.NewFileOutbox(ms.Outbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms.Worker, err = mail.NewWorker(mail.WorkerConfig{Outbox: outbox, Transport: transport, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	renderer, _ := mail.NewRenderer("motesvakt@kommun.se")
+	ms.Codes, err = guestcode.New(db.SQL(), key, guestcode.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms.Rooms = &rooms.Manager{DB: db, Internal: domains, Log: log}
+	media, err := sfu.New(sfu.Config{IncludeLoopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }}, ms.Rooms.Hooks(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { media.Close() })
+	ms.Rooms.SFU = media
+	ms.Service = &meetings.Service{DB: db, Policy: meetings.StaticPolicy{E: eng, Version: 1}, Codes: ms.Codes, Outbox: outbox, Mail: renderer, Rooms: ms.Rooms,
+		PublicURL: public, Internal: domains, Lang: locales.Swedish, Log: log}
+	app, err := mhttp.New(mhttp.Config{Addr: ms.Listener.Addr().String(), PublicURL: public, Internal: domains, CSRFKey: key}, db, nil, log,
+		mhttp.WithMeetings(ms.Service, ms.Rooms, redeemer{ms.Codes}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms.Config.Handler = app
+	ms.Start()
+	t.Cleanup(ms.Close)
+	return ms
+}
+
+func (ms *meetingServer) signIn(t *testing.T, email string, admin bool) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	body := `{"email":"` + email + `"}`
+	if admin {
+		body = `{"email":"` + email + `","admin":true}`
+	}
+	resp, m := postJSON(t, c, ms.URL+"/auth/demo", body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("sign in %s: %d %v", email, resp.StatusCode, m)
+	}
+	return c
+}
+
+func anon() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
+}
+
+func eventJSON(subject, body string, attendees ...string) string {
+	start := time.Now().Add(10 * time.Minute).UTC().Format(time.RFC3339)
+	end := time.Now().Add(70 * time.Minute).UTC().Format(time.RFC3339)
+	var as []string
+	for _, a := range attendees {
+		as = append(as, `{"email":"`+a+`"}`)
+	}
+	return `{"subject":` + jsonString(subject) + `,"body":` + jsonString(body) + `,"organizer":"anna@kommun.se","attendees":[` + strings.Join(as, ",") + `],"start":"` + start + `","end":"` + end + `"}`
+}
+
+func jsonString(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+func provision(t *testing.T, ms *meetingServer, c *http.Client, body string) (*http.Response, backend.Meeting, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", ms.URL+"/api/v1/meetings", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept-Language", "en")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m backend.Meeting
+	var raw map[string]any
+	json.Unmarshal(b, &m)
+	json.Unmarshal(b, &raw)
+	return resp, m, raw
+}
+
+var codeRE = regexp.MustCompile(`\b[A-Z2-9]{4}-[A-Z2-9]{4}\b`)
+
+// mailFor delivers queued mail and returns the decoded .eml sent to addr.
+func (ms *meetingServer) mailFor(t *testing.T, addr string) string {
+	t.Helper()
+	if _, err := ms.Worker.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(ms.Outbox, "*.eml"))
+	var found string
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), "To: <"+addr+">") || strings.Contains(string(b), addr+">") || strings.Contains(string(b), "To: "+addr) {
+			dec, _ := io.ReadAll(quotedprintable.NewReader(strings.NewReader(string(b))))
+			found = string(dec)
+		}
+	}
+	if found == "" {
+		t.Fatalf("no mail to %s among %d files", addr, len(files))
+	}
+	return found
+}
+
+func TestProvisioning(t *testing.T) {
+	ms := newMeetingServer(t)
+	host := ms.signIn(t, "anna@kommun.se", false)
+
+	var meeting backend.Meeting
+	t.Run("CreateProtectedWithExternalGuest", func(t *testing.T) {
+		resp, m, raw := provision(t, ms, host, `{"event":`+eventJSON("Lönesamtal med Bo", "Vi går igenom rehabiliteringen.", "bo@kommun.se", "gast@gmail.com")+`,"event_ref":{"provider":"outlook","id":"AAMk-1","ical_uid":"uid-1"}}`)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %v", resp.StatusCode, raw)
+		}
+		meeting = m
+		if m.Profile != "protected" || m.Suggested != "protected" || !strings.HasSuffix(m.JoinURL, "/join/"+string(m.ID)) || len(m.Guests) != 2 {
+			t.Fatalf("meeting %+v", m)
+		}
+		for _, g := range m.Guests {
+			if g.Email == "gast@gmail.com" && (g.Internal || g.DeliveryID == "") {
+				t.Errorf("external guest has no code mail: %+v", g)
+			}
+			if g.Email == "bo@kommun.se" && (!g.Internal || g.DeliveryID != "") {
+				t.Errorf("internal invitee got a code: %+v", g)
+			}
+		}
+		mailText := ms.mailFor(t, "gast@gmail.com")
+		if !codeRE.MatchString(mailText) || !strings.Contains(mailText, m.JoinURL) {
+			t.Errorf("mail lacks code or link:\n%s", mailText)
+		}
+		if codeRE.MatchString(m.JoinURL) {
+			t.Error("join URL carries a code")
+		}
+	})
+	t.Run("IdempotentPerEventRef", func(t *testing.T) {
+		// Same calendar event: Bo is removed, Cecilia added. Same meeting id.
+		resp, m, raw := provision(t, ms, host, `{"event":`+eventJSON("Lönesamtal med Bo", "rehabilitering", "gast@gmail.com", "cecilia@partner.se")+`,"event_ref":{"provider":"outlook","id":"AAMk-2","ical_uid":"uid-1"}}`)
+		if resp.StatusCode != 200 || m.ID != meeting.ID {
+			t.Fatalf("%d %v (id %s, want %s)", resp.StatusCode, raw, m.ID, meeting.ID)
+		}
+		status := map[string]string{}
+		for _, g := range m.Guests {
+			status[g.Email] = g.Status
+		}
+		if status["bo@kommun.se"] != "revoked" || status["cecilia@partner.se"] != "active" || status["gast@gmail.com"] != "active" {
+			t.Errorf("guest statuses %v", status)
+		}
+		// The unchanged guest kept the one code: exactly one invitation to gast.
+		files, _ := filepath.Glob(filepath.Join(ms.Outbox, "*.eml"))
+		ms.Worker.RunOnce(context.Background())
+		files, _ = filepath.Glob(filepath.Join(ms.Outbox, "*.eml"))
+		n := 0
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			if strings.Contains(string(b), "gast@gmail.com") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d mails to the unchanged guest, want 1", n)
+		}
+	})
+	t.Run("DowngradeForbiddenForHR", func(t *testing.T) {
+		resp, _, raw := provision(t, ms, host, `{"event":`+eventJSON("Personuppgiftsincident i skolan", "Vi går igenom läckan.")+`,"profile":"open","override_reason":"because","event_ref":{"provider":"manual"}}`)
+		if resp.StatusCode != 403 || !strings.Contains(errMessage(raw), "not allowed") {
+			t.Errorf("%d %v", resp.StatusCode, raw)
+		}
+	})
+	t.Run("DowngradeNeedsReason", func(t *testing.T) {
+		// No sensitive signal: suggestion internal; open needs a reason.
+		resp, _, raw := provision(t, ms, host, `{"event":`+eventJSON("Planering av veckan", "Vi stämmer av läget.")+`,"profile":"open","event_ref":{"provider":"manual"}}`)
+		if resp.StatusCode != 400 || errCode(raw) != "invalid" || !strings.Contains(errMessage(raw), "reason") {
+			t.Fatalf("%d %v", resp.StatusCode, raw)
+		}
+		resp, m, raw := provision(t, ms, host, `{"event":`+eventJSON("Planering av veckan", "Vi stämmer av läget.")+`,"profile":"open","override_reason":"Öppen träff för hela förvaltningen","event_ref":{"provider":"manual"}}`)
+		if resp.StatusCode != 200 || m.Profile != "open" || m.OverrideReason == "" {
+			t.Fatalf("%d %v", resp.StatusCode, raw)
+		}
+		recs, err := audit.List(context.Background(), ms.DB.SQL(), audit.Filter{MeetingID: string(m.ID), Action: audit.ProfileOverride})
+		if err != nil || len(recs) != 1 || recs[0].Details["reason"] != "Öppen träff för hela förvaltningen" {
+			t.Errorf("override not audited: %v %v", recs, err)
+		}
+	})
+	t.Run("RaiseNeedsNoReason", func(t *testing.T) {
+		resp, m, raw := provision(t, ms, host, `{"event":`+eventJSON("Planering", "")+`,"profile":"protected","event_ref":{"provider":"manual"}}`)
+		if resp.StatusCode != 200 || m.Profile != "protected" || m.OverrideReason != "" {
+			t.Fatalf("%d %v", resp.StatusCode, raw)
+		}
+	})
+	bad := []struct{ name, body, code string }{
+		{"NoTimes", `{"event":{"subject":"x"},"event_ref":{"provider":"manual"}}`, "invalid"},
+		{"EndBeforeStart", `{"event":{"subject":"x","start":"2030-01-01T10:00:00Z","end":"2030-01-01T09:00:00Z"}}`, "invalid"},
+		{"BadProvider", `{"event":` + eventJSON("x", "") + `,"event_ref":{"provider":"zoom","id":"1"}}`, "invalid"},
+		{"OutlookWithoutID", `{"event":` + eventJSON("x", "") + `,"event_ref":{"provider":"outlook"}}`, "invalid"},
+		{"BadProfile", `{"event":` + eventJSON("x", "") + `,"profile":"secret"}`, "invalid"},
+		{"BadEmail", `{"event":{"subject":"x","attendees":[{"email":"not an address"}],"start":"2030-01-01T10:00:00Z","end":"2030-01-01T11:00:00Z"}}`, "invalid_email"},
+		{"WrongType", `{"event":{"subject":42}}`, "invalid"},
+		{"NotJSON", `{"event":`, "invalid"},
+	}
+	for _, tt := range bad {
+		t.Run("Bad"+tt.name, func(t *testing.T) {
+			resp, _, raw := provision(t, ms, host, tt.body)
+			if resp.StatusCode != 400 || errCode(raw) != tt.code || errMessage(raw) == "" {
+				t.Errorf("%d %v, want 400 %s", resp.StatusCode, raw, tt.code)
+			}
+		})
+	}
+	t.Run("OtherHostCannotTakeOverEvent", func(t *testing.T) {
+		other := ms.signIn(t, "eve@kommun.se", false)
+		resp, _, raw := provision(t, ms, other, `{"event":`+eventJSON("Lönesamtal med Bo", "x", "eve@evil.com")+`,"event_ref":{"provider":"outlook","id":"AAMk-1","ical_uid":"uid-1"}}`)
+		if resp.StatusCode != 403 {
+			t.Errorf("%d %v", resp.StatusCode, raw)
+		}
+		r, _ := other.Get(ms.URL + "/api/v1/meetings/" + string(meeting.ID))
+		if r.StatusCode != 403 {
+			t.Errorf("other host reads meeting: %d", r.StatusCode)
+		}
+	})
+	t.Run("AnonymousRefused", func(t *testing.T) {
+		resp, _, _ := provision(t, ms, anon(), `{"event":`+eventJSON("x", "")+`}`)
+		if resp.StatusCode != 401 {
+			t.Errorf("%d", resp.StatusCode)
+		}
+	})
+}
+
+type wsClient struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+func dialSignal(t *testing.T, ms *meetingServer, c *http.Client, meeting backend.MeetingID) (*wsClient, *http.Response, error) {
+	u, _ := url.Parse(ms.URL)
+	hdr := http.Header{}
+	for _, ck := range c.Jar.Cookies(u) {
+		hdr.Add("Cookie", ck.Name+"="+ck.Value)
+	}
+	hdr.Set("Origin", ms.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ms.URL, "http")+"/api/v1/meetings/"+string(meeting)+"/signal", &websocket.DialOptions{HTTPHeader: hdr})
+	if err != nil {
+		return nil, resp, err
+	}
+	w := &wsClient{t: t, c: conn}
+	t.Cleanup(func() { conn.CloseNow() })
+	return w, resp, nil
+}
+
+func (w *wsClient) send(m sfu.Message) {
+	m.V = sfu.ProtocolVersion
+	b, _ := json.Marshal(m)
+	if err := w.c.Write(context.Background(), websocket.MessageText, b); err != nil {
+		w.t.Fatalf("ws write: %v", err)
+	}
+}
+
+// await reads until a message of type typ arrives.
+func (w *wsClient) await(typ string) sfu.Message {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, b, err := w.c.Read(ctx)
+		if err != nil {
+			w.t.Fatalf("waiting for %s: %v", typ, err)
+		}
+		var m sfu.Message
+		json.Unmarshal(b, &m)
+		if m.Type == typ {
+			return m
+		}
+	}
+}
+
+func redeem(t *testing.T, ms *meetingServer, c *http.Client, meeting backend.MeetingID, email, code, name string) (*http.Response, map[string]any) {
+	return postJSON(t, c, ms.URL+"/api/v1/meetings/"+string(meeting)+"/redeem", `{"email":"`+email+`","code":"`+code+`","display_name":`+jsonString(name)+`}`, "Accept-Language", "en")
+}
+
+func TestGuestJoinsThroughLobby(t *testing.T) {
+	ms := newMeetingServer(t)
+	host := ms.signIn(t, "anna@kommun.se", false)
+	_, m, raw := provision(t, ms, host, `{"event":`+eventJSON("Upphandling av skolskjuts", "Anbuden öppnas.", "lev@leverantor.se")+`}`)
+	if m.ID == "" {
+		t.Fatal(raw)
+	}
+	code := codeRE.FindString(ms.mailFor(t, "lev@leverantor.se"))
+
+	guest := anon()
+	t.Run("WrongCodeIsUniform", func(t *testing.T) {
+		r1, b1 := redeem(t, ms, guest, m.ID, "lev@leverantor.se", "AAAA-AAAA", "Leverantör")
+		r2, b2 := redeem(t, ms, guest, m.ID, "someone@else.se", code, "Leverantör")
+		if r1.StatusCode != 401 || r2.StatusCode != 401 || errMessage(b1) != errMessage(b2) {
+			t.Errorf("%d %v / %d %v", r1.StatusCode, b1, r2.StatusCode, b2)
+		}
+	})
+	t.Run("BadDisplayName", func(t *testing.T) {
+		r, b := redeem(t, ms, guest, m.ID, "lev@leverantor.se", code, "   ")
+		if r.StatusCode != 400 || errCode(b) != "invalid" {
+			t.Errorf("%d %v", r.StatusCode, b)
+		}
+	})
+	r, b := redeem(t, ms, guest, m.ID, "LEV@leverantor.se", strings.ToLower(code), "Leverantör AB")
+	if r.StatusCode != 200 {
+		t.Fatalf("redeem: %d %v", r.StatusCode, b)
+	}
+
+	// The host opens the room; the guest waits in the lobby.
+	hw, _, err := dialSignal(t, ms, host, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw.send(sfu.Message{Type: sfu.TypeJoin, Lang: "en"})
+	hw.await(sfu.TypeWelcome)
+	gw, _, err := dialSignal(t, ms, guest, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.send(sfu.Message{Type: sfu.TypeJoin, Lang: "en"})
+	gw.await(sfu.TypeLobbyWaiting)
+	upd := hw.await(sfu.TypeLobbyUpdate)
+	for len(upd.Lobby) == 0 {
+		upd = hw.await(sfu.TypeLobbyUpdate)
+	}
+	entry := upd.Lobby[0]
+	if entry.Level != sfu.LevelCodeVerified || entry.Internal || !entry.Invited || entry.CodeVerifiedAt.IsZero() || entry.Email != "lev@leverantor.se" {
+		t.Errorf("lobby evidence %+v", entry)
+	}
+	// A guest cannot admit themselves.
+	gw.send(sfu.Message{Type: sfu.TypeAdmit, Target: entry.ID})
+	if e := gw.await(sfu.TypeError); e.Error == nil || e.Error.Code == "" {
+		t.Errorf("guest admit: %+v", e)
+	}
+	hw.send(sfu.Message{Type: sfu.TypeAdmit, Target: entry.ID})
+	gw.await(sfu.TypeAdmitted)
+
+	recs, err := audit.List(context.Background(), ms.DB.SQL(), audit.Filter{MeetingID: string(m.ID), Action: audit.LobbyAdmit})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("admit audit: %v %v", recs, err)
+	}
+	if got := recs[0]; got.Details["level"] != "code_verified" || got.Details["verified"] != "true" || !strings.HasPrefix(string(got.Actor), "user:") || !strings.HasPrefix(got.Subject, "guest:") {
+		t.Errorf("admit entry %+v", got)
+	}
+
+	t.Run("SecondRedeemEndsOlderSession", func(t *testing.T) {
+		other := anon()
+		r, b := redeem(t, ms, other, m.ID, "lev@leverantor.se", code, "Leverantör (laptop)")
+		if r.StatusCode != 200 {
+			t.Fatalf("%d %v", r.StatusCode, b)
+		}
+		old, _ := guest.Get(ms.URL + "/api/v1/me")
+		if old.StatusCode != 401 {
+			t.Errorf("older session still alive: %d", old.StatusCode)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for {
+			if _, _, err := gw.c.Read(ctx); err != nil {
+				break // the old socket was closed
+			}
+		}
+		recs, _ := audit.List(context.Background(), ms.DB.SQL(), audit.Filter{MeetingID: string(m.ID), Action: audit.SessionReplaced})
+		if len(recs) != 1 {
+			t.Errorf("session.replaced audited %d times", len(recs))
+		}
+	})
+	t.Run("GuestCookieOnlyForItsMeeting", func(t *testing.T) {
+		_, other, _ := provision(t, ms, host, `{"event":`+eventJSON("Annat möte", "")+`}`)
+		g2 := anon()
+		redeem(t, ms, g2, m.ID, "lev@leverantor.se", code, "L")
+		_, resp, err := dialSignal(t, ms, g2, other.ID)
+		if err == nil || resp == nil || resp.StatusCode != 403 {
+			t.Errorf("guest session used on another meeting: err=%v resp=%v", err, resp)
+		}
+	})
+	t.Run("CrossSiteWebSocketRefused", func(t *testing.T) {
+		u, _ := url.Parse(ms.URL)
+		hdr := http.Header{"Origin": {"https://evil.example"}}
+		for _, ck := range host.Jar.Cookies(u) {
+			hdr.Add("Cookie", ck.Name+"="+ck.Value)
+		}
+		_, resp, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(ms.URL, "http")+"/api/v1/meetings/"+string(m.ID)+"/signal", &websocket.DialOptions{HTTPHeader: hdr})
+		if err == nil || resp == nil || resp.StatusCode != 403 {
+			t.Errorf("cross-origin upgrade: err=%v resp=%v", err, resp)
+		}
+	})
+	t.Run("RevokedGuestCannotJoin", func(t *testing.T) {
+		var guestID backend.InviteeID
+		for _, g := range m.Guests {
+			guestID = g.ID
+		}
+		resp, _ := postJSON(t, host, ms.URL+"/api/v1/meetings/"+string(m.ID)+"/guests/"+string(guestID)+"/revoke", `{}`)
+		if resp.StatusCode != 200 {
+			t.Fatalf("revoke: %d", resp.StatusCode)
+		}
+		g3 := anon()
+		r, _ := redeem(t, ms, g3, m.ID, "lev@leverantor.se", code, "L")
+		if r.StatusCode != 401 {
+			t.Errorf("revoked code redeemed: %d", r.StatusCode)
+		}
+	})
+}

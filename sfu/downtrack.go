@@ -39,6 +39,7 @@ type downTrack struct {
 	lastTS          uint32
 	lastAt          time.Time
 	ext             [1]rtp.Extension
+	hdr             rtp.Header // reused per packet: the writer is an interface, so a local would escape
 	written         uint64
 }
 
@@ -122,7 +123,8 @@ func (d *downTrack) Layer() int {
 }
 
 // writeRTP forwards one packet from layer to the subscriber. It allocates
-// nothing: the header is copied on the stack and the payload is shared.
+// nothing: the header is copied into the down track's own slot and the
+// payload is shared.
 func (d *downTrack) writeRTP(pkt *rtp.Packet, layer int, keyframe bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -143,7 +145,8 @@ func (d *downTrack) writeRTP(pkt *rtp.Packet, layer int, keyframe bool) {
 		}
 		d.current = layer
 	}
-	h := pkt.Header
+	d.hdr = pkt.Header
+	h := &d.hdr
 	h.SSRC = d.ssrc
 	h.PayloadType = d.pt
 	h.SequenceNumber += d.seqOffset
@@ -164,7 +167,7 @@ func (d *downTrack) writeRTP(pkt *rtp.Packet, layer int, keyframe bool) {
 	d.started = true
 	d.lastAt = now
 	d.written++
-	_, _ = d.ws.WriteRTP(&h, pkt.Payload)
+	_, _ = d.ws.WriteRTP(h, pkt.Payload)
 }
 
 // readRTCP drains RTCP from the subscriber's sender (the NACK responder and

@@ -136,6 +136,11 @@ func New(cfg Config) (*Manager, error) {
 	return &Manager{cfg: cfg, runs: map[backend.MeetingID]*run{}, starting: map[backend.MeetingID]bool{}}, nil
 }
 
+// SetRooms connects the manager to the SFU. The SFU is built with the
+// manager's hooks (WrapHooks), so the two are wired in this order: New,
+// sfu.New(…, WrapHooks(inner, m), …), SetRooms. Call it before serving.
+func (m *Manager) SetRooms(r Rooms) { m.cfg.Rooms = r }
+
 func (m *Manager) now() time.Time { return m.cfg.Now().UTC().Truncate(time.Millisecond) }
 
 // ParticipantActor describes an SFU participant as an Actor.
@@ -222,7 +227,11 @@ func (m *Manager) Start(ctx context.Context, meeting backend.MeetingID, by Actor
 	}()
 
 	now := m.now()
-	r := newRun(m, meeting, newRunID(), recording.DeleteAfter(now, m.cfg.Retention[string(mt.Profile)]))
+	days := mt.Settings.RetentionDays // the admin-tuned profile cell wins
+	if days <= 0 {
+		days = m.cfg.Retention[string(mt.Profile)]
+	}
+	r := newRun(m, meeting, newRunID(), recording.DeleteAfter(now, days))
 	tracks := room.Snapshot().Tracks
 	if err := m.inTx(ctx, func(tx *sql.Tx) error {
 		if len(tracks) == 0 {

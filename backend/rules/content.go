@@ -448,3 +448,16 @@ func stripComments(s string) string {
 	}
 	return b.String()
 }
+
+// CellOptions lists the allowed values of the enumerated cells, for the
+// profile table editor (Compile enforces the same lists in classifiers).
+var CellOptions = map[string][]string{
+	"sign_in":              {"optional", "required", "required_mfa"},
+	"guests":               {"link", "code"},
+	"lobby":                {"none", "externals", "everyone"},
+	"attendee_media":       {"listen_only", "on"},
+	"screen_share":         {"hosts_presenters", "internal_signed_in", "hosts_elevated"},
+	"file_transfer":        {"off", "internal"},
+	"recording":            {"host_may_start", "refused"},
+	"indicators.lock_icon": {"none", "all_verified", "always"},
+}

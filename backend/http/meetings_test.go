@@ -109,7 +109,7 @@ func newMeetingServer(t *testing.T) *meetingServer {
 	ms.Service = &meetings.Service{DB: db, Policy: meetings.StaticPolicy{E: eng, Version: 1}, Codes: ms.Codes, Outbox: outbox, Mail: renderer, Rooms: ms.Rooms,
 		PublicURL: public, Internal: domains, Lang: locales.Swedish, Log: log}
 	app, err := mhttp.New(mhttp.Config{Addr: ms.Listener.Addr().String(), PublicURL: public, Internal: domains, CSRFKey: key}, db, nil, log,
-		mhttp.WithMeetings(ms.Service, ms.Rooms, redeemer{ms.Codes}))
+		mhttp.WithMeetings(ms.Service, ms.Rooms, redeemer{ms.Codes}), mhttp.WithAudit())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,6 +487,67 @@ func TestGuestJoinsThroughLobby(t *testing.T) {
 		r, _ := redeem(t, ms, g3, m.ID, "lev@leverantor.se", code, "L")
 		if r.StatusCode != 401 {
 			t.Errorf("revoked code redeemed: %d", r.StatusCode)
+		}
+	})
+}
+
+func TestAuditAdmin(t *testing.T) {
+	ms := newMeetingServer(t)
+	host := ms.signIn(t, "anna@kommun.se", false)
+	provision(t, ms, host, `{"event":`+eventJSON("Upphandling", "anbud", "lev@leverantor.se")+`}`)
+	t.Run("NonAdminForbiddenAndAudited", func(t *testing.T) {
+		for _, p := range []string{"/api/v1/admin/audit/verify", "/api/v1/admin/audit", "/api/v1/admin/audit/export"} {
+			r, _ := host.Get(ms.URL + p)
+			if r.StatusCode != 403 {
+				t.Errorf("%s: %d", p, r.StatusCode)
+			}
+		}
+		recs, _ := audit.List(context.Background(), ms.DB.SQL(), audit.Filter{Action: audit.AdminForbidden})
+		if len(recs) != 3 {
+			t.Errorf("%d admin.forbidden entries, want 3", len(recs))
+		}
+		r, _ := anon().Get(ms.URL + "/api/v1/admin/audit")
+		if r.StatusCode != 401 {
+			t.Errorf("anonymous: %d", r.StatusCode)
+		}
+	})
+	admin := ms.signIn(t, "admin@kommun.se", true)
+	t.Run("VerifyListExport", func(t *testing.T) {
+		r, _ := admin.Get(ms.URL + "/api/v1/admin/audit/verify")
+		var rep audit.Report
+		json.NewDecoder(r.Body).Decode(&rep)
+		if r.StatusCode != 200 || !rep.OK || rep.Entries < 5 {
+			t.Fatalf("verify %d %+v", r.StatusCode, rep)
+		}
+		r, _ = admin.Get(ms.URL + "/api/v1/admin/audit?action=meeting.created")
+		var list struct{ Entries []audit.Record }
+		json.NewDecoder(r.Body).Decode(&list)
+		if len(list.Entries) != 1 || list.Entries[0].Details["profile"] != "protected" {
+			t.Errorf("list %+v", list)
+		}
+		r, _ = admin.Get(ms.URL + "/api/v1/admin/audit/export")
+		if rep, err := audit.VerifyStream(r.Body); err != nil || !rep.OK {
+			t.Errorf("export does not verify: %+v %v", rep, err)
+		}
+		r, _ = admin.Get(ms.URL + "/api/v1/admin/audit?since=yesterday")
+		if r.StatusCode != 400 {
+			t.Errorf("bad filter: %d", r.StatusCode)
+		}
+		req, _ := http.NewRequest("GET", ms.URL+"/admin/audit", nil)
+		req.Header.Set("Accept-Language", "en")
+		r, _ = admin.Do(req)
+		b, _ := io.ReadAll(r.Body)
+		if r.StatusCode != 200 || !strings.Contains(string(b), `data-testid="audit-chain-ok"`) {
+			t.Errorf("page %d %.300s", r.StatusCode, b)
+		}
+	})
+	t.Run("TamperShowsOnPage", func(t *testing.T) {
+		ms.DB.SQL().Exec(`UPDATE audit_log SET outcome = 'failure' WHERE seq = 2`)
+		r, _ := admin.Get(ms.URL + "/api/v1/admin/audit/verify")
+		var rep audit.Report
+		json.NewDecoder(r.Body).Decode(&rep)
+		if r.StatusCode != 409 || rep.OK || rep.FirstBad == nil || *rep.FirstBad != 2 {
+			t.Errorf("tampered verify %d %+v", r.StatusCode, rep)
 		}
 	})
 }

@@ -117,5 +117,6 @@ func (a *app) features(ctx context.Context, domains backend.Domains, public *url
 	return []mhttp.Option{
 		mhttp.WithHooks(auditHooks{}),
 		mhttp.WithMeetings(svc, rm, codes),
+		mhttp.WithAudit(),
 	}, nil
 }

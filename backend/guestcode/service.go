@@ -14,6 +14,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/motesvakt/motesvakt/backend/audit"
@@ -110,6 +111,12 @@ type Service struct {
 	opts      Options
 	ipLimit   *limiter
 	meetLimit *limiter
+
+	// redeemMu runs this process's redeem transactions one at a time.
+	// SQLite has a single writer anyway; queuing here instead of in SQLite
+	// avoids the read-then-write snapshot conflicts (SQLITE_BUSY_SNAPSHOT)
+	// that a storm of concurrent guesses otherwise turns into retries.
+	redeemMu sync.Mutex
 }
 
 // MinKeyLen is the shortest accepted HMAC key: 256 bits.
@@ -371,13 +378,16 @@ func (s *Service) Redeem(ctx context.Context, meeting MeetingID, email, code, ip
 		err error
 	)
 	for attempt := 0; ; attempt++ {
+		s.redeemMu.Lock()
 		red, err = s.redeemTx(ctx, meeting, NormalizeEmail(email), code, ip, now)
+		s.redeemMu.Unlock()
 		if err == nil || errors.Is(err, ErrInvalid) || !retryable(err) || attempt >= 20 {
 			break
 		}
-		// Another redeem of the same meeting committed between our read
-		// and our write; SQLite refused the stale write. Run it again.
-		time.Sleep(time.Duration(attempt+1) * time.Millisecond)
+		// Another writer (another package, another process) committed
+		// between our read and our write; SQLite refused the stale write.
+		// Run the whole transaction again.
+		time.Sleep(time.Duration(min(attempt+1, 10)) * time.Millisecond)
 	}
 	if err == nil {
 		s.ipLimit.refund(ipk, now)

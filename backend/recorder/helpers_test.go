@@ -291,3 +291,32 @@ func closedPort(t testing.TB) string {
 	l.Close()
 	return "http://" + addr
 }
+
+func meetingID(s string) backend.MeetingID { return backend.MeetingID(s) }
+
+// createDirect stores a finished recording of meeting "direct" straight
+// through the store, due at deleteAfter.
+func createDirect(e *env, id string, deleteAfter time.Time) (recording.ID, error) {
+	ctx := context.Background()
+	var rid recording.ID
+	err := e.db.InTx(ctx, func(tx *sqlite.Tx) error {
+		w, err := e.store.Create(ctx, tx.Tx, recording.Meta{ID: recording.ID(id), MeetingID: "direct", Track: id, Kind: recording.KindAudio, DeleteAfter: deleteAfter}, e.clock.Now())
+		if err != nil {
+			return err
+		}
+		w.Write(plainMarker)
+		rid = w.ID()
+		_, err = e.store.Finish(ctx, tx.Tx, w, e.clock.Now())
+		return err
+	})
+	return rid, err
+}
+
+// record sends the host's record command and waits for the room to confirm.
+func record(t testing.TB, c *client, on bool) {
+	t.Helper()
+	if err := c.Send(sfu.Message{Type: sfu.TypeRecord, On: &on}); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, c, sfu.TypeRecordingState, func(m sfu.Message) bool { return m.Recording != nil && *m.Recording == on })
+}

@@ -177,6 +177,9 @@ func (p *Printer) N(key string, n int, kv ...any) string {
 
 // Has reports whether key exists in the printer's language.
 func (p *Printer) Has(key string) bool {
+	if _, err := p.loc.Localize(&i18n.LocalizeConfig{MessageID: key}); err == nil {
+		return true
+	}
 	_, err := p.loc.Localize(&i18n.LocalizeConfig{MessageID: key, PluralCount: 1})
 	return err == nil
 }

@@ -111,3 +111,15 @@ func TestMessagesPrefix(t *testing.T) {
 		t.Errorf("plural rendering in Messages: %q", got)
 	}
 }
+
+func TestHas(t *testing.T) {
+	p := For(English)
+	for _, k := range []string{"error.internal", "count.minutes"} {
+		if !p.Has(k) {
+			t.Errorf("Has(%q) = false", k)
+		}
+	}
+	if p.Has("no.such.key") {
+		t.Error("Has(no.such.key) = true")
+	}
+}

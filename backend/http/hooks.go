@@ -12,18 +12,12 @@ import (
 type Hooks interface {
 	SignedIn(ctx context.Context, tx *sqlite.Tx, ip string, s *backend.Session) error
 	SignInFailed(ctx context.Context, ip, reason string)
-	// GuestSessionReplaced records that a second redeem ended n older
-	// sessions of one invitee.
-	GuestSessionReplaced(ctx context.Context, tx *sqlite.Tx, ip, meeting, invitee string, n int) error
 }
 
 type noHooks struct{}
 
 func (noHooks) SignedIn(context.Context, *sqlite.Tx, string, *backend.Session) error { return nil }
 func (noHooks) SignInFailed(context.Context, string, string)                         {}
-func (noHooks) GuestSessionReplaced(context.Context, *sqlite.Tx, string, string, string, int) error {
-	return nil
-}
 
 // WithHooks installs hooks.
 func WithHooks(h Hooks) Option { return func(s *Server) { s.hooks = h } }

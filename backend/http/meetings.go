@@ -22,9 +22,10 @@ import (
 
 // GuestCodes redeems guests' one-time codes (backend/guestcode).
 type GuestCodes interface {
-	// Redeem returns the invitee id for a valid (meeting, email, code). Every
-	// failure is one uniform error; a rate limit is an ETOOMANY.
-	Redeem(ctx context.Context, meeting, email, code, ip string) (invitee string, err error)
+	// Redeem returns the invitee id for a valid (meeting, email, code) and
+	// when the code's window ends. Every failure is one uniform error; a
+	// rate limit is an ETOOMANY.
+	Redeem(ctx context.Context, meeting, email, code, ip string) (invitee string, validUntil time.Time, err error)
 }
 
 type meetingRoutes struct {
@@ -230,7 +231,7 @@ func (mr *meetingRoutes) redeem(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	invitee, err := mr.codes.Redeem(ctx, string(m.ID), strings.ToLower(strings.TrimSpace(req.Email)), req.Code, c.RealIP())
+	invitee, until, err := mr.codes.Redeem(ctx, string(m.ID), strings.ToLower(strings.TrimSpace(req.Email)), req.Code, c.RealIP())
 	if err != nil {
 		return err
 	}
@@ -240,7 +241,7 @@ func (mr *meetingRoutes) redeem(c echo.Context) error {
 			guest = g
 		}
 	}
-	return mr.startGuestSession(c, m, invitee, guest.Email, name)
+	return mr.startGuestSession(c, m, invitee, guest.Email, name, until)
 }
 
 // joinByLink admits a display-name-only guest to an open meeting's link.
@@ -260,10 +261,12 @@ func (mr *meetingRoutes) joinByLink(c echo.Context) error {
 	if m.Settings.Guests != "link" {
 		return backend.Errorf(backend.EFORBIDDEN, "meeting.code_required")
 	}
-	return mr.startGuestSession(c, m, "", "", name)
+	return mr.startGuestSession(c, m, "", "", name, m.End.Add(time.Hour))
 }
 
-func (mr *meetingRoutes) startGuestSession(c echo.Context, m *backend.Meeting, invitee, email, name string) error {
+// startGuestSession issues the guest's session cookie, valid until the
+// code's window (the meeting's end) closes.
+func (mr *meetingRoutes) startGuestSession(c echo.Context, m *backend.Meeting, invitee, email, name string, expires time.Time) error {
 	ctx := c.Request().Context()
 	var (
 		sid  backend.SessionID
@@ -277,7 +280,6 @@ func (mr *meetingRoutes) startGuestSession(c echo.Context, m *backend.Meeting, i
 				return err
 			}
 		}
-		expires := m.End.Add(time.Hour) // the meeting may run over a little
 		if !expires.After(tx.Now) {
 			return backend.Errorf(backend.EFORBIDDEN, "meeting.over")
 		}
@@ -285,10 +287,7 @@ func (mr *meetingRoutes) startGuestSession(c echo.Context, m *backend.Meeting, i
 		if sid, err = tx.CreateSession(ctx, sess); err != nil {
 			return err
 		}
-		if len(old) > 0 {
-			return mr.s.hooks.GuestSessionReplaced(ctx, tx, c.RealIP(), string(m.ID), invitee, len(old))
-		}
-		return nil
+		return nil // the code service audited session.replaced with the redeem
 	})
 	if err != nil {
 		return err

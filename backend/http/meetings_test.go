@@ -47,15 +47,15 @@ type meetingServer struct {
 
 type redeemer struct{ *guestcode.Service }
 
-func (r redeemer) Redeem(ctx context.Context, meeting, email, code, ip string) (string, error) {
+func (r redeemer) Redeem(ctx context.Context, meeting, email, code, ip string) (string, time.Time, error) {
 	res, err := r.Service.Redeem(ctx, guestcode.MeetingID(meeting), email, code, ip)
 	if err != nil {
 		if err == guestcode.ErrInvalid {
-			return "", &backend.Error{Code: backend.EUNAUTHORIZED, Key: guestcode.MessageKey(err)}
+			return "", time.Time{}, &backend.Error{Code: backend.EUNAUTHORIZED, Key: guestcode.MessageKey(err)}
 		}
-		return "", &backend.Error{Code: backend.ETOOMANY, Key: guestcode.MessageKey(err), Err: err}
+		return "", time.Time{}, &backend.Error{Code: backend.ETOOMANY, Key: guestcode.MessageKey(err), Err: err}
 	}
-	return string(res.Invitee), nil
+	return string(res.Invitee), res.ValidUntil, nil
 }
 
 func newMeetingServer(t *testing.T) *meetingServer {

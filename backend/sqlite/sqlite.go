@@ -50,6 +50,9 @@ func DSN(path string) string {
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "temp_store(MEMORY)")
+	// Writers take the lock at BEGIN, so two transactions queue behind the
+	// busy timeout instead of failing with SQLITE_BUSY when one upgrades.
+	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode()
 }
 

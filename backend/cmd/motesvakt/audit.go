@@ -23,12 +23,6 @@ func (auditHooks) SignedIn(ctx context.Context, tx *sqlite.Tx, ip string, s *bac
 // SignInFailed is best effort: there is no transaction to share.
 func (auditHooks) SignInFailed(ctx context.Context, ip, reason string) {}
 
-func (auditHooks) GuestSessionReplaced(ctx context.Context, tx *sqlite.Tx, ip, meeting, invitee string, n int) error {
-	_, err := audit.Append(ctx, tx.Tx, audit.Entry{Time: tx.Now, Actor: audit.GuestActor(invitee), ActorIP: ip, Action: audit.SessionReplaced,
-		MeetingID: meeting, Subject: "guest:" + invitee, Outcome: audit.Success, Details: map[string]string{"ended": strconv.Itoa(n)}})
-	return err
-}
-
 // auditDelivery records each mail outcome with the status change.
 func auditDelivery(ctx context.Context, tx *sql.Tx, r mail.Result) error {
 	outcome := audit.Success

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"time"
 
 	"github.com/motesvakt/motesvakt/backend"
 	"github.com/motesvakt/motesvakt/backend/guestcode"
@@ -31,17 +32,18 @@ func (r retryAfter) Error() string          { return "rate limited" }
 func (r retryAfter) RetryAfterSeconds() int { return int(r) }
 
 // Redeem implements mhttp.GuestCodes.
-func (g *guestCodes) Redeem(ctx context.Context, meeting, email, code, ip string) (string, error) {
+func (g *guestCodes) Redeem(ctx context.Context, meeting, email, code, ip string) (string, time.Time, error) {
 	r, err := g.Service.Redeem(ctx, guestcode.MeetingID(meeting), email, code, ip)
 	if err == nil {
-		return string(r.Invitee), nil
+		return string(r.Invitee), r.ValidUntil, nil
 	}
 	var rl *guestcode.RateLimitError
 	switch {
 	case errors.As(err, &rl):
-		return "", &backend.Error{Code: backend.ETOOMANY, Key: guestcode.MessageKey(err), Err: retryAfter(int(math.Ceil(rl.RetryAfter.Seconds())))}
+		return "", time.Time{}, &backend.Error{Code: backend.ETOOMANY, Key: guestcode.MessageKey(err), Args: []any{"Count", rl.Minutes()},
+			Err: retryAfter(int(math.Ceil(rl.RetryAfter.Seconds())))}
 	case errors.Is(err, guestcode.ErrInvalid):
-		return "", &backend.Error{Code: backend.EUNAUTHORIZED, Key: guestcode.MessageKey(err)}
+		return "", time.Time{}, &backend.Error{Code: backend.EUNAUTHORIZED, Key: guestcode.MessageKey(err)}
 	}
-	return "", err
+	return "", time.Time{}, err
 }

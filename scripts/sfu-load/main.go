@@ -278,7 +278,6 @@ func sendVideo(ctx context.Context, pub int, c *sfutest.Client, p *sfutest.Publi
 	mid, ridID, _ := p.ExtIDs()
 	tick := time.NewTicker(time.Second / fps)
 	defer tick.Stop()
-	var seq uint32
 	var rtpSeq = map[string]uint16{}
 	var ts uint32
 	lastKey := time.Time{}
@@ -303,9 +302,11 @@ func sendVideo(ctx context.Context, pub int, c *sfutest.Client, p *sfutest.Publi
 				packets, size = 1, 300
 			}
 			for k := range packets {
-				seq++
+				// The body's sequence number counts per layer (RTP seq of
+				// that layer), so a subscriber held at one layer sees no
+				// false loss.
 				rtpSeq[rid]++
-				payload := sfutest.VP8Payload(uint16(frame), key && k == 0, body('v', pub, seq, size))
+				payload := sfutest.VP8Payload(uint16(frame), key && k == 0, body('v', pub, uint32(rtpSeq[rid]), size))
 				if k > 0 {
 					payload[0] &^= 0x10 // not the start of the partition
 				}

@@ -43,7 +43,7 @@ func (c *testClock) Add(d time.Duration) {
 
 // newAdminServer is newTestServer with the audit and rules tables and the
 // admin feature mounted, on loopback with a real SQLite file.
-func newAdminServer(t *testing.T) *adminServer {
+func newAdminServer(t *testing.T, extra ...func(*sqlite.DB, *rules.Store, func() time.Time) mhttp.Option) *adminServer {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "m.db"),
@@ -64,8 +64,12 @@ func newAdminServer(t *testing.T) *adminServer {
 	ts.Server = httptest.NewUnstartedServer(nil)
 	public, _ := url.Parse("http://" + ts.Listener.Addr().String())
 	log := slog.New(slog.NewJSONHandler(syncWriter{ts.Logs}, nil))
+	opts := []mhttp.Option{mhttp.WithAdmin(rs, mhttp.AdminClock(clk.Now))}
+	for _, x := range extra {
+		opts = append(opts, x(db, rs, clk.Now))
+	}
 	app, err := mhttp.New(mhttp.Config{Addr: ts.Listener.Addr().String(), PublicURL: public, Internal: backend.ParseDomains("kommun.se"), CSRFKey: make([]byte, 32)},
-		db, nil, log, mhttp.WithAdmin(rs, mhttp.AdminClock(clk.Now)))
+		db, nil, log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

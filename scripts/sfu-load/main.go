@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -59,13 +60,24 @@ type result struct {
 	AudioPPS               float64 `json:"audio_pps"`
 }
 
+var profile *os.File
+
 func main() {
 	pubs := flag.Int("publishers", 1, "synthetic publishers (VP8 + Opus each)")
 	subs := flag.Int("subscribers", 10, "subscribers; each receives every publisher")
 	dur := flag.Duration("duration", 10*time.Second, "measurement window per phase (after warm-up)")
 	simulcast := flag.Bool("simulcast", false, "publish two VP8 layers (q, f); subscribers get the low one unless speaking")
 	warm := flag.Duration("warmup", 3*time.Second, "time for joins and negotiation before measuring")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the SFU phase to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sfu-load:", err)
+			os.Exit(1)
+		}
+		profile = f
+	}
 
 	res := result{Publishers: *pubs, Subscribers: *subs, DurationS: dur.Seconds(), Simulcast: *simulcast}
 	if err := runSFU(&res, *pubs, *subs, *dur, *warm, *simulcast); err != nil {
@@ -256,9 +268,16 @@ func runSFU(res *result, nPub, nSub int, dur, warm time.Duration, simulcast bool
 	}
 	time.Sleep(warm)
 	st.measuring.Store(true)
+	if profile != nil {
+		_ = pprof.StartCPUProfile(profile)
+	}
 	c0, t0 := cpuTime(), time.Now()
 	time.Sleep(dur)
 	c1, t1 := cpuTime(), time.Now()
+	if profile != nil {
+		pprof.StopCPUProfile()
+		_ = profile.Close()
+	}
 	st.measuring.Store(false)
 	n := st.received.Load()
 	res.ForwardedPPS = round(float64(n) / t1.Sub(t0).Seconds())

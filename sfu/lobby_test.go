@@ -298,4 +298,3 @@ func TestAuthorizationMatrix(t *testing.T) {
 }
 
 func ptrBool(b bool) *bool { return &b }
-

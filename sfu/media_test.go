@@ -209,7 +209,9 @@ func TestAnswerTimeout(t *testing.T) {
 	// A raw session that reads but never answers.
 	srv, cli := sfutest.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- room.Serve(context.Background(), srv, who("mute", sfu.RoleParticipant, sfu.LevelInternalSSO, true)) }()
+	go func() {
+		done <- room.Serve(context.Background(), srv, who("mute", sfu.RoleParticipant, sfu.LevelInternalSSO, true))
+	}()
 	_ = cli.Write(context.Background(), []byte(`{"v":1,"type":"join"}`))
 	select {
 	case <-cli.Closed():

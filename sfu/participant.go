@@ -128,11 +128,13 @@ func (p *participant) run() error {
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			p.sendError(CodeNotJoined, "")
+			p.closeWith(CodeNotJoined)
 		}
 		return fmt.Errorf("sfu: room %s: await join: %w", p.room.id, err)
 	}
 	if m.Type != TypeJoin {
 		p.sendError(CodeNotJoined, m.Type)
+		p.closeWith(CodeNotJoined)
 		return fmt.Errorf("sfu: room %s: first message %q, want join", p.room.id, m.Type)
 	}
 	if m.Lang != "" {
@@ -140,6 +142,7 @@ func (p *participant) run() error {
 	}
 	if code := p.room.join(p); code != "" {
 		p.sendError(code, TypeJoin)
+		p.closeWith(code)
 		return fmt.Errorf("sfu: room %s: join refused: %s", p.room.id, code)
 	}
 	p.joinedRoom = true
@@ -152,12 +155,14 @@ func (p *participant) run() error {
 			var be *badMessageError
 			if errors.As(err, &be) {
 				if bad++; bad >= maxBadMessages {
+					p.closeWith(CodeBadMessage)
 					return fmt.Errorf("sfu: room %s: too many bad messages: %w", p.room.id, err)
 				}
 				continue
 			}
 			if errors.Is(err, context.DeadlineExceeded) && p.ctx.Err() == nil {
 				p.sendError(CodeIdleTimeout, "")
+				p.closeWith(CodeIdleTimeout)
 			}
 			return err
 		}
@@ -181,6 +186,7 @@ func (p *participant) readMessage(ctx context.Context) (Message, error) {
 	}
 	if len(buf) > MaxMessageSize {
 		p.sendError(CodeTooLarge, "")
+		p.closeWith(CodeTooLarge)
 		return m, fmt.Errorf("sfu: message of %d bytes exceeds %d", len(buf), MaxMessageSize)
 	}
 	if err := json.Unmarshal(buf, &m); err != nil || m.Type == "" {

@@ -186,7 +186,10 @@ func (s *Store) KeepDrafts() time.Duration { return s.cfg.KeepDrafts }
 // a scheduled version whose time has come, so the switch happens on time
 // even between ticks.
 func (s *Store) Engine(ctx context.Context) (*classifiers.Engine, int64, error) {
-	if d := s.due.Load(); d != 0 && s.now().UnixMilli() >= d {
+	// One caller claims the due activation; the others go on with the
+	// engine in force until it is swapped. On failure Run's ticker retries,
+	// so a broken store cannot turn every classification into a write.
+	if d := s.due.Load(); d != 0 && s.now().UnixMilli() >= d && s.due.CompareAndSwap(d, 0) {
 		if err := s.ActivateDue(ctx); err != nil {
 			s.log.Error("rules: scheduled activation", "err", err)
 		}

@@ -252,7 +252,7 @@ func (s *Service) Provision(ctx context.Context, by backend.Actor, req backend.P
 		}
 		if reason != "" {
 			if err := s.audit(ctx, tx, by, "profile.override", m.ID, "", map[string]string{
-				"profile": string(chosen), "suggested": string(res.Profile), "reason": reason, "direction": "lower",
+				"profile": string(chosen), "suggested": string(res.Profile), "reason": reason, "direction": "lower", "categories": joinCats(res.Categories),
 			}); err != nil {
 				return err
 			}

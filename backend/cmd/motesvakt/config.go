@@ -52,6 +52,7 @@ type Config struct {
 	VaultToken     string
 	VaultTransit   string
 	RequireHostMFA bool
+	KeepDrafts     time.Duration
 
 	ShutdownGrace time.Duration
 }
@@ -90,6 +91,7 @@ func (c *Config) options() []option {
 		{name: "oidc-mfa-acr", help: "comma list of acr values that count as MFA (amr values per RFC 8176 always do)", str: &c.OIDCMFAACR},
 		{name: "server-secret", help: "32+ byte secret for guest-code HMACs and CSRF; default: generated in <data>/keys/server.key", secret: true, str: &c.ServerSecret},
 		{name: "require-host-mfa", help: "require MFA for everyone who provisions meetings", boolean: &c.RequireHostMFA},
+		{name: "keep-drafts", help: "how long classified drafts are kept for admins' dry runs; 0 keeps none", dur: &c.KeepDrafts},
 		{name: "sfu-udp-port", help: "the one UDP port for all media (ICE UDP mux)", num: &c.SFUUDPPort},
 		{name: "sfu-public-ips", help: "comma list of public IPs to announce when behind NAT", str: &c.SFUPublicIPs},
 		{name: "sfu-ice-tcp-port", help: "ICE-TCP port for clients that cannot use UDP (0 = off)", num: &c.SFUICETCPPort},
@@ -112,7 +114,7 @@ func DefaultConfig() Config {
 		Addr: "127.0.0.1:8080", Data: "./data", InternalDomains: "example.se", Lang: "sv", LogLevel: "info",
 		OIDCRolesClaim: "groups", OIDCAdminRoles: "motesvakt-admin",
 		SFUUDPPort: 50000, SMTPPort: 587, SMTPFrom: "motesvakt@example.se", SMTPTLS: "starttls",
-		VaultTransit: "transit/motesvakt", ShutdownGrace: 10 * time.Second,
+		VaultTransit: "transit/motesvakt", ShutdownGrace: 10 * time.Second, KeepDrafts: 30 * 24 * time.Hour,
 	}
 }
 

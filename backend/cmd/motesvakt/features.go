@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/motesvakt/motesvakt/backend"
 	"github.com/motesvakt/motesvakt/backend/audit"
@@ -16,6 +17,7 @@ import (
 	"github.com/motesvakt/motesvakt/backend/meetings"
 	"github.com/motesvakt/motesvakt/backend/recording"
 	"github.com/motesvakt/motesvakt/backend/rooms"
+	"github.com/motesvakt/motesvakt/backend/rules"
 	"github.com/motesvakt/motesvakt/backend/sqlite"
 	"github.com/motesvakt/motesvakt/classifiers"
 	"github.com/motesvakt/motesvakt/locales"
@@ -30,6 +32,7 @@ func migrations() []sqlite.Migration {
 		{Name: "1010_mail_outbox", SQL: mail.Schema},
 		{Name: "1020_recordings", SQL: recording.Schema},
 		{Name: "1030_guest_codes", SQL: guestcode.Schema},
+		{Name: "1040_rules", SQL: rules.Schema},
 	}
 }
 
@@ -38,15 +41,24 @@ func (a *app) features(ctx context.Context, domains backend.Domains, public *url
 	cfg := a.cfg
 	lang := locales.Lang(cfg.Lang)
 
-	// Classification: the embedded packs and the DESIGN.md profile table.
-	policy, err := classifiers.DefaultPolicy(domains...)
+	// Classification: versioned rules in the store, seeded from the
+	// embedded packs; activation swaps the engine without a restart.
+	keep := cfg.KeepDrafts
+	if keep == 0 {
+		keep = -1 // 0 means "do not keep"; rules treats negative as off
+	}
+	rs, err := rules.Open(ctx, a.db.SQL(), rules.Config{InternalDomains: domains, KeepDrafts: keep, Now: a.db.Now, Log: a.log})
 	if err != nil {
 		return nil, err
 	}
-	eng, err := classifiers.Compile(policy)
-	if err != nil {
+	if err := rs.Refresh(ctx); err != nil {
 		return nil, err
 	}
+	rctx, stopRules := context.WithCancel(context.WithoutCancel(ctx))
+	ticker := time.NewTicker(30 * time.Second)
+	rdone := make(chan struct{})
+	go func() { defer close(rdone); rs.Run(rctx, ticker.C) }()
+	a.closers = append(a.closers, func() { ticker.Stop(); stopRules(); <-rdone })
 
 	// Mail: SMTP when configured, else .eml files in <data>/outbox/.
 	mailKey, err := mail.DeriveKey(a.secret)
@@ -111,12 +123,18 @@ func (a *app) features(ctx context.Context, domains backend.Domains, public *url
 		return nil, err
 	}
 	svc := &meetings.Service{
-		DB: a.db, Policy: meetings.StaticPolicy{E: eng}, Codes: codes, Outbox: outbox, Mail: renderer, Rooms: rm,
+		DB: a.db, Policy: rs, Codes: codes, Outbox: outbox, Mail: renderer, Rooms: rm,
 		PublicURL: public, Internal: domains, Lang: lang, RequireHostMFA: cfg.RequireHostMFA, MailQueued: worker.Notify, Log: a.log,
+		DraftRecorder: func(ctx context.Context, ev classifiers.Event, res classifiers.Result) {
+			if err := rs.RecordDraft(ctx, ev, res, a.db.Now()); err != nil {
+				a.log.Warn("record draft", "err", err)
+			}
+		},
 	}
 	return []mhttp.Option{
 		mhttp.WithHooks(auditHooks{}),
 		mhttp.WithMeetings(svc, rm, codes),
 		mhttp.WithAudit(),
+		mhttp.WithAdmin(rs),
 	}, nil
 }

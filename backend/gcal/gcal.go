@@ -211,6 +211,9 @@ type Retrier struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is used to interpret an HTTP-date Retry-After.
 	Now func() time.Time
+	// Status extracts the HTTP status and headers from an error; default
+	// understands *googleapi.Error. backend/graph plugs in Graph's errors.
+	Status func(error) (int, http.Header)
 }
 
 // Do runs f until it succeeds, fails permanently or attempts run out.
@@ -233,19 +236,26 @@ func (r Retrier) Do(ctx context.Context, what string, f func() error) error {
 	if now == nil {
 		now = time.Now
 	}
+	status := r.Status
+	if status == nil {
+		status = func(err error) (int, http.Header) { return statusOf(err), headerOf(err) }
+	}
 	var err error
 	for i := 0; i < attempts; i++ {
 		if err = f(); err == nil {
 			return nil
 		}
-		code := statusOf(err)
+		code, hdr := status(err)
 		if code != http.StatusTooManyRequests && code < 500 {
 			return err
 		}
 		if i == attempts-1 {
 			break
 		}
-		d := RetryAfter(headerOf(err), now())
+		if hdr == nil {
+			hdr = http.Header{}
+		}
+		d := RetryAfter(hdr, now())
 		if d <= 0 {
 			d = min(base<<i, max)
 			d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
@@ -254,7 +264,7 @@ func (r Retrier) Do(ctx context.Context, what string, f func() error) error {
 			return errors.Join(err, serr)
 		}
 	}
-	return fmt.Errorf("gcal: %s: giving up after %d attempts: %w", what, attempts, err)
+	return fmt.Errorf("%s: giving up after %d attempts: %w", what, attempts, err)
 }
 
 // SleepCtx waits d or until ctx ends.

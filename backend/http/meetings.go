@@ -306,31 +306,6 @@ func (mr *meetingRoutes) startGuestSession(c echo.Context, m *backend.Meeting, i
 	return c.JSON(http.StatusOK, map[string]string{"meeting_id": string(m.ID), "room_url": "/m/" + string(m.ID)})
 }
 
-// wsConn adapts a WebSocket to the SFU's Conn.
-type wsConn struct{ c *websocket.Conn }
-
-func (w wsConn) Read(ctx context.Context) ([]byte, error) {
-	typ, b, err := w.c.Read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if typ != websocket.MessageText {
-		return nil, errors.New("binary frames are not part of the protocol")
-	}
-	return b, nil
-}
-
-func (w wsConn) Write(ctx context.Context, msg []byte) error {
-	return w.c.Write(ctx, websocket.MessageText, msg)
-}
-
-func (w wsConn) Close(reason string) error {
-	if len(reason) > 120 {
-		reason = reason[:120]
-	}
-	return w.c.Close(websocket.StatusPolicyViolation, reason)
-}
-
 // signal upgrades to the signaling WebSocket. The session decides who the
 // participant is; a guest cookie only works for its own meeting. The
 // origin must be our own (no cross-site WebSocket hijacking).
@@ -350,11 +325,10 @@ func (mr *meetingRoutes) signal(c echo.Context) error {
 		// Accept has written the refusal (bad origin, not an upgrade).
 		return nil
 	}
-	ws.SetReadLimit(64 << 10)
 	room := mr.rooms.Room(m)
 	// The session outlives this request's context only as long as the
 	// socket: Serve returns when either side goes away.
-	if err := room.Serve(context.WithoutCancel(ctx), wsConn{ws}, who); err != nil {
+	if err := room.Serve(context.WithoutCancel(ctx), sfu.WebSocketConn(ws), who); err != nil {
 		mr.s.log.Info("signaling ended", "meeting", m.ID, "participant", who.ID, "reason", err.Error())
 	}
 	ws.CloseNow()

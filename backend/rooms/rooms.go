@@ -46,7 +46,11 @@ type Manager struct {
 
 	mu     sync.Mutex
 	actors map[sfu.ParticipantID]participantRef
+	ends   map[backend.MeetingID]time.Time // live rooms and when their meeting ends
 }
+
+// Grace is how long a room stays open after its meeting's end.
+const Grace = time.Hour
 
 type participantRef struct {
 	actor   audit.Actor
@@ -55,7 +59,44 @@ type participantRef struct {
 
 // Room returns the live room for m, creating it with m's options.
 func (r *Manager) Room(m *backend.Meeting) *sfu.Room {
+	r.mu.Lock()
+	if r.ends == nil {
+		r.ends = map[backend.MeetingID]time.Time{}
+	}
+	r.ends[m.ID] = m.End
+	r.mu.Unlock()
 	return r.SFU.Room(sfu.RoomID(m.ID), OptionsFor(m))
+}
+
+// CloseEnded closes the rooms of meetings that ended more than Grace
+// before now, dropping everyone still in them; it returns how many.
+func (r *Manager) CloseEnded(now time.Time) int {
+	r.mu.Lock()
+	var ended []backend.MeetingID
+	for id, end := range r.ends {
+		if now.After(end.Add(Grace)) {
+			ended = append(ended, id)
+			delete(r.ends, id)
+		}
+	}
+	r.mu.Unlock()
+	for _, id := range ended {
+		r.SFU.CloseRoom(sfu.RoomID(id))
+		r.Log.Info("room closed after the meeting ended", "meeting", id)
+	}
+	return len(ended)
+}
+
+// Run closes ended meetings' rooms on every tick until ctx ends.
+func (r *Manager) Run(ctx context.Context, tick <-chan time.Time) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick:
+			r.CloseEnded(now)
+		}
+	}
 }
 
 // Apply pushes m's current policy into its live room, if one runs: when a

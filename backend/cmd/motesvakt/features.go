@@ -117,6 +117,10 @@ func (a *app) features(ctx context.Context, domains backend.Domains, public *url
 	}
 	rm.SFU = media
 	a.closers = append(a.closers, func() { media.Close() })
+	rmctx, stopReaper := context.WithCancel(context.WithoutCancel(ctx))
+	reapTick := time.NewTicker(time.Minute)
+	go rm.Run(rmctx, reapTick.C)
+	a.closers = append(a.closers, func() { reapTick.Stop(); stopReaper() })
 
 	codes, err := newGuestCodes(a.db, a.secret, a.log)
 	if err != nil {

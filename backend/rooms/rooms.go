@@ -43,6 +43,9 @@ type Manager struct {
 	DB       *sqlite.DB
 	Internal backend.Domains
 	Log      *slog.Logger
+	// TwoHostApproval makes protected meetings (lobby for everyone) need two
+	// distinct hosts to admit an external participant.
+	TwoHostApproval bool
 
 	mu     sync.Mutex
 	actors map[sfu.ParticipantID]participantRef
@@ -65,7 +68,14 @@ func (r *Manager) Room(m *backend.Meeting) *sfu.Room {
 	}
 	r.ends[m.ID] = m.End
 	r.mu.Unlock()
-	return r.SFU.Room(sfu.RoomID(m.ID), OptionsFor(m))
+	return r.SFU.Room(sfu.RoomID(m.ID), r.options(m))
+}
+
+// options is OptionsFor plus the organisation-wide room policy.
+func (r *Manager) options(m *backend.Meeting) sfu.RoomOptions {
+	o := OptionsFor(m)
+	o.TwoHostApprovalForExternals = r.TwoHostApproval && o.Lobby == sfu.LobbyEveryone
+	return o
 }
 
 // CloseEnded closes the rooms of meetings that ended more than Grace
@@ -106,7 +116,7 @@ func (r *Manager) Apply(m *backend.Meeting) {
 		return
 	}
 	if room := r.SFU.Lookup(sfu.RoomID(m.ID)); room != nil {
-		room.SetOptions(OptionsFor(m))
+		room.SetOptions(r.options(m))
 	}
 }
 

@@ -61,3 +61,17 @@ func TestCloseEnded(t *testing.T) {
 		t.Errorf("closed %d; room still there: %v", n, media.Lookup("m1") != nil)
 	}
 }
+
+func TestTwoHostApprovalOnlyForProtected(t *testing.T) {
+	r := &Manager{TwoHostApproval: true}
+	profiles := classifiers.DefaultProfiles()
+	if o := r.options(&backend.Meeting{Settings: profiles[classifiers.ProfileProtected]}); !o.TwoHostApprovalForExternals {
+		t.Error("protected meeting without two-host approval")
+	}
+	if o := r.options(&backend.Meeting{Settings: profiles[classifiers.ProfileInternal]}); o.TwoHostApprovalForExternals {
+		t.Error("internal meeting with two-host approval")
+	}
+	if o := (&Manager{}).options(&backend.Meeting{Settings: profiles[classifiers.ProfileProtected]}); o.TwoHostApprovalForExternals {
+		t.Error("approval on without the policy")
+	}
+}

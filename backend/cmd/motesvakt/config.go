@@ -48,11 +48,12 @@ type Config struct {
 	SMTPFrom     string
 	SMTPTLS      string
 
-	VaultAddr      string
-	VaultToken     string
-	VaultTransit   string
-	RequireHostMFA bool
-	KeepDrafts     time.Duration
+	VaultAddr       string
+	VaultToken      string
+	VaultTransit    string
+	RequireHostMFA  bool
+	KeepDrafts      time.Duration
+	TwoHostApproval bool
 
 	ShutdownGrace time.Duration
 }
@@ -91,6 +92,7 @@ func (c *Config) options() []option {
 		{name: "oidc-mfa-acr", help: "comma list of acr values that count as MFA (amr values per RFC 8176 always do)", str: &c.OIDCMFAACR},
 		{name: "server-secret", help: "32+ byte secret for guest-code HMACs and CSRF; default: generated in <data>/keys/server.key", secret: true, str: &c.ServerSecret},
 		{name: "require-host-mfa", help: "require MFA for everyone who provisions meetings", boolean: &c.RequireHostMFA},
+		{name: "two-host-approval", help: "protected meetings need two hosts to admit an external participant", boolean: &c.TwoHostApproval},
 		{name: "keep-drafts", help: "how long classified drafts are kept for admins' dry runs; 0 keeps none", dur: &c.KeepDrafts},
 		{name: "sfu-udp-port", help: "the one UDP port for all media (ICE UDP mux)", num: &c.SFUUDPPort},
 		{name: "sfu-public-ips", help: "comma list of public IPs to announce when behind NAT", str: &c.SFUPublicIPs},

@@ -110,7 +110,7 @@ func (a *app) features(ctx context.Context, domains backend.Domains, public *url
 			sfuCfg.IPFilter = func(ip net.IP) bool { return ip.IsLoopback() }
 		}
 	}
-	rm := &rooms.Manager{DB: a.db, Internal: domains, Log: a.log}
+	rm := &rooms.Manager{DB: a.db, Internal: domains, Log: a.log, TwoHostApproval: cfg.TwoHostApproval}
 	media, err := sfu.New(sfuCfg, rm.Hooks(), a.log)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: %w", err)

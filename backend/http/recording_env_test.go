@@ -21,6 +21,7 @@ import (
 	"github.com/motesvakt/motesvakt/backend"
 	"github.com/motesvakt/motesvakt/backend/audit"
 	mhttp "github.com/motesvakt/motesvakt/backend/http"
+	"github.com/motesvakt/motesvakt/backend/meetings"
 	"github.com/motesvakt/motesvakt/backend/recorder"
 	"github.com/motesvakt/motesvakt/backend/recording"
 	"github.com/motesvakt/motesvakt/backend/rooms"
@@ -72,9 +73,32 @@ type recEnv struct {
 	rec   *recorder.Manager
 	sfu   *sfu.SFU
 	users map[string]backend.UserID
+	logs  lockedBuffer
 }
 
-func newRecEnv(t *testing.T) *recEnv {
+// lockedBuffer collects the server's log for failure messages.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newRecEnv(t *testing.T) *recEnv { return newRecEnvWith(t, false) }
+
+// newRecEnvWith optionally adds the meeting routes (room page, signaling),
+// as serve wires them, for the browser test.
+func newRecEnvWith(t *testing.T, withMeetings bool) *recEnv {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -95,7 +119,8 @@ func newRecEnv(t *testing.T) *recEnv {
 	if e.store, err = recording.NewStore(db.SQL(), filepath.Join(dir, "recordings"), e.keys); err != nil {
 		t.Fatal(err)
 	}
-	rm := &rooms.Manager{DB: db, Log: log}
+	domains := backend.ParseDomains("kommun.se")
+	rm := &rooms.Manager{DB: db, Log: log, Internal: domains}
 	if e.rec, err = recorder.New(recorder.Config{DB: db.SQL(), Meetings: db, Store: e.store, Keys: e.keys, Log: log}); err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +134,12 @@ func newRecEnv(t *testing.T) *recEnv {
 
 	e.Server = httptest.NewUnstartedServer(nil)
 	public, _ := url.Parse("http://" + e.Listener.Addr().String())
-	app, err := mhttp.New(mhttp.Config{Addr: e.Listener.Addr().String(), PublicURL: public, Internal: backend.ParseDomains("kommun.se"),
-		CSRFKey: make([]byte, 32)}, db, nil, log, mhttp.WithRecordings(e.rec, e.store))
+	opts := []mhttp.Option{mhttp.WithRecordings(e.rec, e.store)}
+	if withMeetings {
+		opts = append(opts, mhttp.WithMeetings(&meetings.Service{DB: db, Internal: domains, Log: log, PublicURL: public}, rm, nil))
+	}
+	app, err := mhttp.New(mhttp.Config{Addr: e.Listener.Addr().String(), PublicURL: public, Internal: domains,
+		CSRFKey: make([]byte, 32)}, db, nil, slog.New(slog.NewTextHandler(&e.logs, nil)), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,154 @@
+package http_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/motesvakt/motesvakt/backend"
+	"github.com/motesvakt/motesvakt/backend/audit"
+	"github.com/motesvakt/motesvakt/backend/recorder"
+	"github.com/motesvakt/motesvakt/backend/recording"
+	"github.com/motesvakt/motesvakt/classifiers"
+	"github.com/motesvakt/motesvakt/sfu"
+)
+
+// recBrowser is headless Chromium with fake media devices and a fresh
+// profile. Loopback ICE is allowed so the page's PeerConnections reach the
+// SFU on 127.0.0.1.
+func recBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+		t.Skip("no chromium at /usr/bin/chromium")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("/usr/bin/chromium"),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	return ctx
+}
+
+func recWaitJS(t *testing.T, ctx context.Context, what, expr string, logs ...*lockedBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.motesvakt ? window.motesvakt.state() : document.body.innerText).slice(0, 2000)`))
+			for _, l := range logs {
+				t.Log(l.String())
+			}
+			t.Fatalf("timed out waiting for %s (last error %v); state: %s", what, err, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestIncidentBrowser: a host in the real room page (headless Chromium)
+// admits an external pion guest, starts recording with record-toggle, and
+// presses incident-button: the page shows recording off and the room
+// locked, the guest is back in the lobby, the partial recording is held and
+// the meeting flagged, all audited.
+func TestIncidentBrowser(t *testing.T) {
+	e := newRecEnvWith(t, true)
+	ctx := recBrowser(t)
+	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	run("sign in",
+		chromedp.Navigate(e.URL+"/auth/demo?lang=sv"),
+		chromedp.SetValue(`[data-testid="demo-email"]`, "anna@kommun.se"),
+		chromedp.Click(`[data-testid="demo-submit"]`),
+	)
+	recWaitJS(t, ctx, "signed in", `!!document.querySelector('[data-testid="signed-in-as"]')`)
+	var hostID string
+	if err := e.db.SQL().QueryRow(`SELECT id FROM users WHERE email = ?`, "anna@kommun.se").Scan(&hostID); err != nil {
+		t.Fatal(err)
+	}
+	e.users["anna"] = backend.UserID(hostID)
+	_, room := e.meeting(t, "mtgb", "anna", classifiers.ProfileInternal)
+
+	run("open room", chromedp.Navigate(e.URL+"/m/mtgb"),
+		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; undefined`))
+	recWaitJS(t, ctx, "host in room", `window.motesvakt && window.motesvakt.state().phase === 'in_room'`, &e.logs)
+
+	guest := recJoinRoom(t, room, sfu.Identity{ID: "g_ext", DisplayName: "Extern Gäst", Role: sfu.RoleGuest, Level: sfu.LevelCodeVerified, Invited: true})
+	recExpect(t, guest, sfu.TypeLobbyWaiting, nil)
+	recWaitJS(t, ctx, "lobby entry", `!!document.querySelector('[data-testid="admit-button"]')`)
+	run("admit", chromedp.Click(`[data-testid="admit-button"]`))
+	recExpect(t, guest, sfu.TypeWelcome, nil)
+	pub := recPublishMic(t, guest)
+	pctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go recPumpOpus(pctx, pub)
+
+	recWaitJS(t, ctx, "record toggle", `!!document.querySelector('[data-testid="record-toggle"]')`)
+	run("record", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; undefined`), chromedp.Click(`[data-testid="record-toggle"]`))
+	recWaitJS(t, ctx, "recording on", `window.motesvakt.state().recording === true`)
+	recExpect(t, guest, sfu.TypeRecordingState, func(m sfu.Message) bool { return *m.Recording })
+	recWaitFor(t, "guest audio recorded", func() bool {
+		for _, s := range e.rec.Stats("mtgb") {
+			if s.Kind == "audio" && s.Packets > 10 {
+				return true
+			}
+		}
+		return false
+	})
+
+	run("incident", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; undefined`), chromedp.Click(`[data-testid="incident-button"]`))
+	recWaitJS(t, ctx, "recording off and locked", `(s => s.recording === false && s.locked === true)(window.motesvakt.state())`)
+	recExpect(t, guest, sfu.TypeLobbyWaiting, func(m sfu.Message) bool { return m.Reason == recorder.ReasonIncident })
+	recWaitJS(t, ctx, "guest in the host's lobby", `window.motesvakt.state().lobby.some(e => e.id === 'g_ext')`)
+
+	mt, err := e.db.Meeting(context.Background(), "mtgb")
+	if err != nil || !mt.Incident || !mt.Locked {
+		t.Fatalf("meeting after incident: %+v %v", mt, err)
+	}
+	recs, _ := e.store.ListMeeting(context.Background(), "mtgb")
+	held := 0
+	for _, r := range recs {
+		if r.LegalHold && r.State == recording.StateFinished {
+			held++
+		}
+	}
+	if held == 0 || held != len(recs) {
+		t.Errorf("recordings = %d, held and finished = %d", len(recs), held)
+	}
+	trail, _ := audit.List(context.Background(), e.db.SQL(), audit.Filter{MeetingID: "mtgb", Limit: 1000})
+	want := map[audit.Action]bool{audit.LobbyAdmit: false, audit.RecordingStarted: false, audit.RecordingStopped: false, audit.IncidentOpened: false}
+	for _, r := range trail {
+		if _, ok := want[r.Action]; ok && r.Outcome == audit.Success {
+			want[r.Action] = true
+		}
+	}
+	for a, ok := range want {
+		if !ok {
+			t.Errorf("no %s audit entry", a)
+		}
+	}
+}

@@ -426,3 +426,18 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// ParticipantRole returns the live role of participant pid in meeting's
+// room (cohosts exist only in the room, not in the meetings table).
+func (m *Manager) ParticipantRole(meeting backend.MeetingID, pid sfu.ParticipantID) (sfu.Role, bool) {
+	room := m.room(meeting)
+	if room == nil {
+		return "", false
+	}
+	for _, p := range room.Snapshot().Participants {
+		if p.ID == pid {
+			return p.Role, true
+		}
+	}
+	return "", false
+}

@@ -251,3 +251,34 @@ func UserIDFor(issuer, subject string) backend.UserID {
 	h := sha256.Sum256([]byte(issuer + "\x00" + subject))
 	return backend.UserID("u_" + hex.EncodeToString(h[:12]))
 }
+
+// GoogleUser is the add-on user from the user ID token.
+type GoogleUser struct {
+	Issuer, Subject, Email string
+}
+
+// VerifyUser checks the user ID token of an add-on request (aud is the
+// add-on's OAuth client ID) and returns who the user is.
+func (g *GoogleVerifier) VerifyUser(ctx context.Context, raw, clientID string) (*GoogleUser, error) {
+	if clientID == "" {
+		return nil, rejected("no add-on OAuth client ID configured")
+	}
+	tok, err := g.v.Verify(ctx, raw)
+	if err != nil {
+		return nil, rejected("%v", err)
+	}
+	if !slices.Contains(g.cfg.Issuers, tok.Issuer) {
+		return nil, rejected("issuer %q not accepted", tok.Issuer)
+	}
+	if !slices.Contains(tok.Audience, clientID) {
+		return nil, rejected("audience not accepted")
+	}
+	var cl struct {
+		Email         string `json:"email"`
+		EmailVerified bool   `json:"email_verified"`
+	}
+	if err := tok.Claims(&cl); err != nil || cl.Email == "" || !cl.EmailVerified {
+		return nil, rejected("no verified e-mail")
+	}
+	return &GoogleUser{Issuer: tok.Issuer, Subject: tok.Subject, Email: strings.ToLower(cl.Email)}, nil
+}

@@ -108,8 +108,19 @@ func TestIncidentBrowser(t *testing.T) {
 	go recPumpOpus(pctx, pub)
 
 	recWaitJS(t, ctx, "record toggle", `!!document.querySelector('[data-testid="record-toggle"]')`)
-	run("record", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; undefined`), chromedp.Click(`[data-testid="record-toggle"]`))
-	recWaitJS(t, ctx, "recording on", `window.motesvakt.state().recording === true`)
+	// The page re-renders on every room message; click through the DOM as
+	// it is now, and again if a re-render swallowed the click.
+	for i := 0; ; i++ {
+		run("record", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true;
+			if (!window.motesvakt.state().recording) document.querySelector('[data-testid="record-toggle"]').click(); undefined`))
+		ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`new Promise(r => setTimeout(() => r(window.motesvakt.state().recording === true), 3000))`, chromedp.EvalAwaitPromise))
+		if ok {
+			break
+		}
+		if i == 3 {
+			recWaitJS(t, ctx, "recording on", `window.motesvakt.state().recording === true`, &e.logs)
+		}
+	}
 	recExpect(t, guest, sfu.TypeRecordingState, func(m sfu.Message) bool { return *m.Recording })
 	recWaitFor(t, "guest audio recorded", func() bool {
 		for _, s := range e.rec.Stats("mtgb") {

@@ -96,7 +96,7 @@ func Render(name string, p Params) ([]byte, error) {
 		"Host": u.Host, "OfficeJS": p.OfficeJS, "Privacy": p.Base + "/", "Terms": p.Base + "/",
 		"CommandsPage": p.Base + "/addin/outlook/commands.html", "CommandsScript": p.Base + "/addin/outlook/commands.js",
 		"TaskPane": p.Base + "/addin/outlook/taskpane.html",
-		"Icon16": p.Base + "/addin/outlook/icon-16.png", "Icon32": p.Base + "/addin/outlook/icon-32.png", "Icon80": p.Base + "/addin/outlook/icon-80.png", "Icon128": p.Base + "/addin/outlook/icon-128.png",
+		"Icon16":   p.Base + "/addin/outlook/icon-16.png", "Icon32": p.Base + "/addin/outlook/icon-32.png", "Icon80": p.Base + "/addin/outlook/icon-80.png", "Icon128": p.Base + "/addin/outlook/icon-128.png",
 		"GoogleHome": p.Base + "/addin/google/home", "GoogleOpen": p.Base + "/addin/google/event-open", "GoogleUpdate": p.Base + "/addin/google/event-update",
 	}
 	data = map[string]string{}

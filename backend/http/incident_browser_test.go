@@ -136,10 +136,11 @@ func TestIncidentBrowser(t *testing.T) {
 	recExpect(t, guest, sfu.TypeLobbyWaiting, func(m sfu.Message) bool { return m.Reason == recorder.ReasonIncident })
 	recWaitJS(t, ctx, "guest in the host's lobby", `window.motesvakt.state().lobby.some(e => e.id === 'g_ext')`)
 
-	mt, err := e.db.Meeting(context.Background(), "mtgb")
-	if err != nil || !mt.Incident || !mt.Locked {
-		t.Fatalf("meeting after incident: %+v %v", mt, err)
-	}
+	// The room is secured first; the flag, hold and audit commit right after.
+	recWaitFor(t, "meeting flagged", func() bool {
+		mt, err := e.db.Meeting(context.Background(), "mtgb")
+		return err == nil && mt.Incident && mt.Locked
+	})
 	recs, _ := e.store.ListMeeting(context.Background(), "mtgb")
 	held := 0
 	for _, r := range recs {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -548,6 +549,117 @@ func TestAuditAdmin(t *testing.T) {
 		json.NewDecoder(r.Body).Decode(&rep)
 		if r.StatusCode != 409 || rep.OK || rep.FirstBad == nil || *rep.FirstBad != 2 {
 			t.Errorf("tampered verify %d %+v", r.StatusCode, rep)
+		}
+	})
+}
+
+var missingKey = regexp.MustCompile(`\[[a-z_]+(\.[a-z0-9_]+)+\]|<no value>`)
+
+// TestPagesRenderInBothLanguages opens every host and guest page in sv and
+// en and fails on a missing message key.
+func TestPagesRenderInBothLanguages(t *testing.T) {
+	ms := newMeetingServer(t)
+	host := ms.signIn(t, "anna@kommun.se", false)
+	_, m, _ := provision(t, ms, host, `{"event":`+eventJSON("Upphandling", "anbud", "lev@leverantor.se", "bo@kommun.se")+`}`)
+	guest := anon()
+	code := codeRE.FindString(ms.mailFor(t, "lev@leverantor.se"))
+	redeem(t, ms, guest, m.ID, "lev@leverantor.se", code, "Lev")
+	pages := []struct {
+		c    *http.Client
+		path string
+		want string
+	}{
+		{anon(), "/", `class="hero"`},
+		{host, "/meetings", `data-testid="meeting-list"`},
+		{host, "/meetings/new", `data-testid="new-meeting-page"`},
+		{host, "/meetings/" + string(m.ID), `data-testid="guest-list"`},
+		{anon(), "/join/" + string(m.ID), `data-testid="join-code"`},
+		{guest, "/m/" + string(m.ID), `data-testid="room-page"`},
+		{host, "/m/" + string(m.ID), `data-testid="room-page"`},
+	}
+	for _, lang := range []string{"sv", "en"} {
+		for _, p := range pages {
+			t.Run(lang+p.path, func(t *testing.T) {
+				req, _ := http.NewRequest("GET", ms.URL+p.path, nil)
+				req.Header.Set("Accept-Language", lang)
+				r, err := p.c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(r.Body)
+				if r.StatusCode != 200 || !strings.Contains(string(b), p.want) {
+					t.Fatalf("%d, want %s in %.400s", r.StatusCode, p.want, b)
+				}
+				if k := missingKey.FindString(string(b)); k != "" {
+					t.Errorf("missing message %s", k)
+				}
+				if !strings.Contains(string(b), `<html lang="`+lang+`">`) {
+					t.Errorf("page not in %s", lang)
+				}
+			})
+		}
+	}
+	t.Run("RoomWithoutSessionGoesToJoin", func(t *testing.T) {
+		c := anon()
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		r, _ := c.Get(ms.URL + "/m/" + string(m.ID))
+		if r.StatusCode != http.StatusFound || r.Header.Get("Location") != "/join/"+string(m.ID) {
+			t.Errorf("%d → %s", r.StatusCode, r.Header.Get("Location"))
+		}
+	})
+}
+
+// TestClassifyBadInput: every malformed draft gets a 4xx with a stable code
+// and a localized message, never a 500.
+func TestClassifyBadInput(t *testing.T) {
+	ms := newMeetingServer(t)
+	host := ms.signIn(t, "anna@kommun.se", false)
+	many := make([]string, 10000)
+	for i := range many {
+		many[i] = `{"email":"p` + strconv.Itoa(i) + `@kommun.se"}`
+	}
+	tests := []struct {
+		name, body, ctype string
+		status            int
+		code              string
+	}{
+		{"MalformedJSON", `{"subject": "x",`, "application/json", 400, "invalid_json"},
+		{"WrongType", `{"subject": 42}`, "application/json", 400, "invalid_type"},
+		{"InvalidUTF8", "{\"subject\": \"\xff\xfe\"}", "application/json", 400, "invalid_utf8"},
+		{"TenMegabytes", `{"subject":"x","body":"` + strings.Repeat("a", 10<<20) + `"}`, "application/json", 413, "too_large"},
+		{"TenThousandAttendees", `{"subject":"x","attendees":[` + strings.Join(many, ",") + `]}`, "application/json", 400, "too_many_attendees"},
+		{"MalformedEmail", `{"subject":"x","attendees":[{"email":"anna@@kommun"}]}`, "application/json", 400, "invalid_email"},
+		{"NotJSONContentType", `subject=x`, "application/x-www-form-urlencoded", 403, "forbidden"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, lang := range []string{"sv", "en"} {
+				req, _ := http.NewRequest("POST", ms.URL+"/api/v1/classify", strings.NewReader(tt.body))
+				req.Header.Set("Content-Type", tt.ctype)
+				req.Header.Set("Accept-Language", lang)
+				resp, err := host.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var m map[string]any
+				json.NewDecoder(resp.Body).Decode(&m)
+				resp.Body.Close()
+				if resp.StatusCode != tt.status || errCode(m) != tt.code || errMessage(m) == "" || missingKey.MatchString(errMessage(m)) {
+					t.Errorf("%s: %d %v, want %d %s", lang, resp.StatusCode, m, tt.status, tt.code)
+				}
+			}
+		})
+	}
+	t.Run("AnonymousRefused", func(t *testing.T) {
+		resp, _ := postJSON(t, anon(), ms.URL+"/api/v1/classify", `{"subject":"x"}`)
+		if resp.StatusCode != 401 {
+			t.Errorf("%d", resp.StatusCode)
+		}
+	})
+	t.Run("GoodDraft", func(t *testing.T) {
+		resp, m := postJSON(t, host, ms.URL+"/api/v1/classify", `{"subject":"Säkerhetsincident i lönesystemet","attendees":[{"email":"x@gmail.com"}]}`)
+		if resp.StatusCode != 200 || m["profile"] != "protected" || resp.Header.Get("X-Rules-Version") != "1" {
+			t.Errorf("%d %v", resp.StatusCode, m)
 		}
 	})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/motesvakt/motesvakt/backend"
 	"github.com/motesvakt/motesvakt/backend/web"
+	"github.com/motesvakt/motesvakt/locales"
 )
 
 func (s *Server) routesCore() {
@@ -75,7 +76,7 @@ func readJSONBody(c echo.Context) ([]byte, error) {
 		return nil, backend.Errorf(backend.EINVALID, "error.invalid")
 	}
 	if !utf8.Valid(body) {
-		return nil, &backend.Error{Code: backend.EINVALID, Key: "error.invalid_utf8"}
+		return nil, &backend.Error{Code: backend.EINVALID, Key: "error.invalid_utf8", Err: finerCode{"invalid_utf8", "error.invalid_utf8"}}
 	}
 	return body, nil
 }
@@ -117,3 +118,12 @@ func requireRole(c echo.Context, role backend.Role) (*backend.Session, error) {
 	}
 	return sess, nil
 }
+
+// finerCode gives an error body a more precise stable code than the
+// application code (invalid_utf8 rather than invalid), matching the
+// classifier's codes for the same fault.
+type finerCode struct{ code, key string }
+
+func (f finerCode) Error() string                          { return f.code }
+func (f finerCode) StableCode() string                     { return f.code }
+func (f finerCode) LocalizedMessage(l locales.Lang) string { return locales.T(l, f.key) }

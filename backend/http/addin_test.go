@@ -521,3 +521,24 @@ func TestAddinGoogleCards(t *testing.T) {
 		t.Errorf("apply with bad user token: %d", code)
 	}
 }
+
+func TestAddinCalendarHooksMounted(t *testing.T) {
+	echoToken := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, r.URL.Query().Get("validationToken"))
+	})
+	ts := newTestServer(t, false, mhttp.WithCalendarHooks(echoToken, echoToken))
+	for _, p := range []string{"/hooks/graph", "/hooks/gcal"} {
+		// Graph's handshake is a text/plain POST without cookies or CSRF
+		// token; it must reach the handler.
+		resp, err := http.Post(ts.URL+p+"?validationToken=abc%20def", "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "abc def" {
+			t.Errorf("%s: %d %q", p, resp.StatusCode, b)
+		}
+	}
+}

@@ -203,9 +203,9 @@ func TestIncidentFlowAPI(t *testing.T) {
 	for a, want := range map[audit.Action]audit.Actor{
 		audit.RecordingStarted: audit.Actor("participant:u_" + string(e.users["anna"])), // the rooms mapping is per session; see report
 		audit.IncidentOpened:   hostActor, audit.IncidentClosed: hostActor,
-		audit.LobbyAdmit:       "",
-		recorder.HoldReleased:  audit.Actor("user:" + string(e.users["cecilia"])),
-		recorder.ReviewClosed:  audit.Actor("user:" + string(e.users["cecilia"])),
+		audit.LobbyAdmit:      "",
+		recorder.HoldReleased: audit.Actor("user:" + string(e.users["cecilia"])),
+		recorder.ReviewClosed: audit.Actor("user:" + string(e.users["cecilia"])),
 	} {
 		got, ok := seen[a]
 		if !ok {

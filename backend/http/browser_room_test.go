@@ -324,6 +324,77 @@ func TestRoomBrowserInternalsSeeEachOther(t *testing.T) {
 		anna.waitDOM("chat line", 5*time.Second, `[...document.querySelectorAll('[data-testid="chat-line"]')].some(e => e.textContent.includes('Hej Anna'))`)
 	})
 
+	t.Run("HostMutesParticipant", func(t *testing.T) {
+		anna.do("mute bo", chromedp.Click(chromedp.CSS(`[data-testid="participant"][data-participant="`+string(boID)+`"] [data-testid="mute-button"]`)))
+		bo.waitState("muted by host", 5*time.Second, func(st clientState) bool { return st.Me != nil && st.Me.Muted })
+		anna.waitDOM("muted badge", 5*time.Second, `!!document.querySelector('[data-testid="participant"][data-participant="`+string(boID)+`"] [data-testid="muted-badge"]')`)
+		if got := bo.eval(`document.querySelector('[data-testid="mic-toggle"]').getAttribute('aria-pressed')`); got != "false" {
+			t.Errorf("muted participant's mic toggle pressed=%s", got)
+		}
+		// Only the person can take their microphone back.
+		bo.do("unmute self", chromedp.Click(chromedp.CSS(`[data-testid="mic-toggle"]`)))
+		anna.waitState("bo unmuted", 5*time.Second, func(st clientState) bool {
+			for _, p := range st.Participants {
+				if p.ID == boID {
+					return !p.Muted
+				}
+			}
+			return false
+		})
+	})
+
+	t.Run("RecordToggle", func(t *testing.T) {
+		anna.do("record", chromedp.Click(chromedp.CSS(`[data-testid="record-toggle"]`)))
+		bo.waitDOM("recording indicator", 5*time.Second, `!!document.querySelector('[data-testid="recording-indicator"]')`)
+		anna.do("stop recording", chromedp.Click(chromedp.CSS(`[data-testid="record-toggle"]`)))
+		bo.waitState("recording stopped", 5*time.Second, func(st clientState) bool { return !st.Recording })
+	})
+
+	t.Run("IncidentWithoutEndpoint", func(t *testing.T) {
+		// This server has no recorder wired, so the endpoint is absent:
+		// the page says so instead of failing silently.
+		anna.eval(`window.confirm = () => true, 'ok'`)
+		anna.do("incident", chromedp.Click(chromedp.CSS(`[data-testid="incident-button"]`)))
+		anna.waitDOM("incident error", 5*time.Second, `!!document.querySelector('[data-testid="room-error"][data-code="incident_unavailable"]')`)
+	})
+
+	t.Run("ScreenShare", func(t *testing.T) {
+		ok, err := chromedp.Run(anna.ctx, chromedp.Evaluate[bool](`!!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia)`))
+		if err != nil || !ok {
+			t.Skip("this Chromium has no getDisplayMedia")
+		}
+		anna.do("share", chromedp.Click(chromedp.CSS(`[data-testid="share-toggle"]`)))
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			st, _ := bo.state()
+			shared := false
+			for _, r := range st.RemoteTracks {
+				shared = shared || r.Participant == string(annaID) && r.Source == "screen" && r.BytesReceived > 0 && r.VideoWidth > 0
+			}
+			if shared {
+				break
+			}
+			as, _ := anna.state()
+			if time.Now().After(deadline) {
+				if !slicesContains(as.Publishing, "screen") {
+					t.Skipf("headless Chromium did not start a screen capture (publishing %v)", as.Publishing)
+				}
+				bo.fatalf("no screen share from the host")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		bo.waitDOM("screen tile", 5*time.Second, `!!document.querySelector('[data-testid="screen-tile"] video[data-track]:not([data-track=""])')`)
+		anna.do("stop share", chromedp.Click(chromedp.CSS(`[data-testid="share-toggle"]`)))
+		bo.waitState("screen share gone", 10*time.Second, func(st clientState) bool {
+			for _, r := range st.RemoteTracks {
+				if r.Source == "screen" {
+					return false
+				}
+			}
+			return true
+		})
+	})
+
 	t.Run("ReconnectAfterNetworkBlip", func(t *testing.T) {
 		// The socket dies without a goodbye; the client comes back on its
 		// own, publishes again and both sides see video again.
@@ -405,6 +476,44 @@ func TestRoomBrowserGuestLobby(t *testing.T) {
 		}
 	})
 
+	t.Run("PromoteShareDemote", func(t *testing.T) {
+		// An external guest may not share a screen in this meeting
+		// until a host promotes them; demotion stops the share at once and
+		// the guest's page says why.
+		if lev.eval(`String(!!document.querySelector('[data-testid="share-toggle"]'))`) != "false" {
+			t.Fatal("guest offered screen share before promotion")
+		}
+		row := `[data-testid="participant"][data-participant="` + string(ls.Me.ID) + `"]`
+		anna.do("promote", chromedp.Click(chromedp.CSS(row+` [data-testid="promote-button"]`)))
+		lev.waitDOM("share offered", 5*time.Second, `!!document.querySelector('[data-testid="share-toggle"]')`)
+		lev.do("share", chromedp.Click(chromedp.CSS(`[data-testid="share-toggle"]`)))
+		anna.waitState("guest's screen", 15*time.Second, func(st clientState) bool {
+			for _, r := range st.RemoteTracks {
+				if r.Participant == string(ls.Me.ID) && r.Source == "screen" && r.BytesReceived > 0 {
+					return true
+				}
+			}
+			return false
+		})
+		anna.do("demote", chromedp.Click(chromedp.CSS(row+` [data-testid="demote-button"]`)))
+		lev.waitState("share stopped with a reason", 5*time.Second, func(st clientState) bool {
+			refused := false
+			for _, e := range st.Errors {
+				refused = refused || strings.Contains(string(e), `"code":"track_forbidden"`)
+			}
+			return refused && !slicesContains(st.Publishing, "screen")
+		})
+		lev.waitDOM("reason shown", 5*time.Second, `!!document.querySelector('[data-testid="room-error"][data-code="track_forbidden"]')`)
+		anna.waitState("screen gone", 10*time.Second, func(st clientState) bool {
+			for _, r := range st.RemoteTracks {
+				if r.Source == "screen" {
+					return false
+				}
+			}
+			return true
+		})
+	})
+
 	t.Run("Deny", func(t *testing.T) {
 		eva := joinAsGuest("eva", "eva@konsult.se", evaCode, "Eva Konsult")
 		anna.waitDOM("lobby entry for eva", 10*time.Second, `!!document.querySelector('`+entry("eva@konsult.se")+`')`)
@@ -422,4 +531,13 @@ func TestRoomBrowserGuestLobby(t *testing.T) {
 		eva.waitState("still denied after reload", 10*time.Second, func(st clientState) bool { return st.Phase == "denied" })
 	})
 	t.Logf("guest lobby test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }

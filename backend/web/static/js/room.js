@@ -125,7 +125,10 @@ function handle(m) {
       serverError(m);
       break;
     case 'bye':
-      end('ended', 'room.ended');
+      // A restarting server comes back: the dropped socket reconnects. A
+      // closed room does not.
+      if (m.reason === 'server_shutdown') state.notice = t('room.reconnecting');
+      else end('ended', 'room.ended');
       break;
   }
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/motesvakt/motesvakt/locales"
 )
 
 // TrackSink receives every forwarded packet of a room while recording is on.
@@ -493,6 +495,12 @@ func (r *Room) admitAllVerified(by *participant) string {
 	return ""
 }
 
+// explainedRefusal is a hook error with its own code and message.
+type explainedRefusal interface {
+	Code() string
+	LocalizedMessage(locales.Lang) string
+}
+
 // moderate applies mute, remove, promote, demote, lock, unlock and record.
 func (r *Room) moderate(by *participant, m Message) string {
 	action := m.Type
@@ -537,6 +545,13 @@ func (r *Room) moderate(by *participant, m Message) string {
 
 	if err := r.s.hooks.Moderate(by.ctx, r.id, by.identity(), action, target); err != nil {
 		r.s.log.Warn("sfu: moderate hook refused", "room", r.id, "action", action, "err", err)
+		// A refusal that explains itself (e.g. the recorder: "the key
+		// service is unreachable") reaches the actor as it is.
+		var ex explainedRefusal
+		if errors.As(err, &ex) {
+			by.send(Message{Type: TypeError, Error: &ErrorBody{Code: ex.Code(), Message: ex.LocalizedMessage(by.lang), Of: m.Type}})
+			return ""
+		}
 		return CodeHookFailed
 	}
 

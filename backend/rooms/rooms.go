@@ -46,6 +46,9 @@ type Manager struct {
 	// TwoHostApproval makes protected meetings (lobby for everyone) need two
 	// distinct hosts to admit an external participant.
 	TwoHostApproval bool
+	// RecordingRefused is told when a policy change forbids recording in a
+	// live room, so open recordings are finished (the recorder).
+	RecordingRefused func(id backend.MeetingID)
 
 	mu     sync.Mutex
 	actors map[sfu.ParticipantID]participantRef
@@ -116,7 +119,11 @@ func (r *Manager) Apply(m *backend.Meeting) {
 		return
 	}
 	if room := r.SFU.Lookup(sfu.RoomID(m.ID)); room != nil {
-		room.SetOptions(r.options(m))
+		o := r.options(m)
+		room.SetOptions(o)
+		if !o.RecordingAllowed && r.RecordingRefused != nil {
+			r.RecordingRefused(m.ID)
+		}
 	}
 }
 
@@ -217,6 +224,9 @@ func displayName(s *backend.Session) string {
 	}
 	return strings.Split(s.Email, "@")[0]
 }
+
+// Actor is the audit actor of a room participant (user:…, guest:…).
+func (r *Manager) Actor(id sfu.Identity) audit.Actor { return r.ref(id).actor }
 
 func (r *Manager) ref(id sfu.Identity) participantRef {
 	r.mu.Lock()

@@ -56,6 +56,23 @@ type Config struct {
 	TwoHostApproval bool
 
 	ShutdownGrace time.Duration
+
+	AddinOutlookID       string
+	EntraAppID           string
+	EntraAppIDURI        string
+	EntraIssuer          string
+	EntraJWKSURL         string
+	EntraTenants         string
+	GoogleServiceAccount string
+	GoogleOAuthClientID  string
+	GoogleJWKSURL        string
+	GraphAuthority       string
+	GraphTenantID        string
+	GraphClientID        string
+	GraphClientSecret    string
+	GraphMailboxes       string
+	GoogleSyncKeyFile    string
+	GoogleSyncCalendars  string
 }
 
 // option describes one setting in all three sources.
@@ -107,6 +124,22 @@ func (c *Config) options() []option {
 		{name: "vault-token", help: "Vault token", secret: true, str: &c.VaultToken},
 		{name: "vault-transit-key", help: "Vault transit key name (mount/key)", str: &c.VaultTransit},
 		{name: "shutdown-grace", help: "how long a graceful shutdown may take", dur: &c.ShutdownGrace},
+		{name: "addin-outlook-id", help: "the Outlook add-in's manifest id (GUID)", str: &c.AddinOutlookID},
+		{name: "entra-app-id", help: "Entra ID app (client) id whose tokens the Outlook add-in sends; empty disables add-in bearer tokens", str: &c.EntraAppID},
+		{name: "entra-app-id-uri", help: "the app's Application ID URI (api://host/client-id), accepted as audience too", str: &c.EntraAppIDURI},
+		{name: "entra-issuer", help: "accepted token issuer; {tenantid} is replaced by the token's tid", str: &c.EntraIssuer},
+		{name: "entra-jwks-url", help: "Entra ID signing keys", str: &c.EntraJWKSURL},
+		{name: "entra-tenants", help: "comma list of accepted tenant ids", str: &c.EntraTenants},
+		{name: "google-service-account", help: "the Workspace add-on's service account e-mail (gcloud workspace-add-ons get-authorization); empty disables the add-on endpoints", str: &c.GoogleServiceAccount},
+		{name: "google-oauth-client-id", help: "the add-on's OAuth client id (audience of user ID tokens)", str: &c.GoogleOAuthClientID},
+		{name: "google-jwks-url", help: "Google signing keys", str: &c.GoogleJWKSURL},
+		{name: "graph-authority", help: "Entra ID authority for Graph app tokens", str: &c.GraphAuthority},
+		{name: "graph-tenant-id", help: "tenant for server-side Outlook sync; empty disables Graph sync", str: &c.GraphTenantID},
+		{name: "graph-client-id", help: "app registration with Calendars.ReadWrite (application)", str: &c.GraphClientID},
+		{name: "graph-client-secret", help: "its client secret", secret: true, str: &c.GraphClientSecret},
+		{name: "graph-mailboxes", help: "comma list of mailboxes (UPN) whose calendars are watched", str: &c.GraphMailboxes},
+		{name: "google-sync-key-file", help: "service-account key (JSON) with domain-wide delegation for Google Calendar sync; empty disables it", str: &c.GoogleSyncKeyFile},
+		{name: "google-sync-calendars", help: "comma list of calendars (user e-mails) to watch", str: &c.GoogleSyncCalendars},
 	}
 }
 
@@ -117,6 +150,11 @@ func DefaultConfig() Config {
 		OIDCRolesClaim: "groups", OIDCAdminRoles: "motesvakt-admin",
 		SFUUDPPort: 50000, SMTPPort: 587, SMTPFrom: "motesvakt@example.se", SMTPTLS: "starttls",
 		VaultTransit: "transit/motesvakt", ShutdownGrace: 10 * time.Second, KeepDrafts: 30 * 24 * time.Hour,
+		AddinOutlookID: DefaultOutlookAddinID,
+		EntraIssuer:    "https://login.microsoftonline.com/{tenantid}/v2.0",
+		EntraJWKSURL:   "https://login.microsoftonline.com/common/discovery/v2.0/keys",
+		GoogleJWKSURL:  "https://www.googleapis.com/oauth2/v3/certs",
+		GraphAuthority: "https://login.microsoftonline.com",
 	}
 }
 
@@ -286,6 +324,9 @@ func (c Config) validate() error {
 	case "starttls", "opportunistic", "implicit", "off":
 	default:
 		return fmt.Errorf("--smtp-tls must be starttls, opportunistic, implicit or off, not %q", c.SMTPTLS)
+	}
+	if c.GraphTenantID != "" && (c.GraphClientID == "" || c.GraphClientSecret == "") {
+		return errors.New("--graph-tenant-id needs --graph-client-id and --graph-client-secret(-file)")
 	}
 	if c.SFUUDPPort < 0 || c.SFUUDPPort > 65535 {
 		return fmt.Errorf("--sfu-udp-port %d is out of range", c.SFUUDPPort)

@@ -11,10 +11,13 @@ import (
 
 	"github.com/motesvakt/motesvakt/backend"
 	"github.com/motesvakt/motesvakt/backend/audit"
+	"github.com/motesvakt/motesvakt/backend/gcal"
+	"github.com/motesvakt/motesvakt/backend/graph"
 	"github.com/motesvakt/motesvakt/backend/guestcode"
 	mhttp "github.com/motesvakt/motesvakt/backend/http"
 	"github.com/motesvakt/motesvakt/backend/mail"
 	"github.com/motesvakt/motesvakt/backend/meetings"
+	"github.com/motesvakt/motesvakt/backend/recorder"
 	"github.com/motesvakt/motesvakt/backend/recording"
 	"github.com/motesvakt/motesvakt/backend/rooms"
 	"github.com/motesvakt/motesvakt/backend/rules"
@@ -33,6 +36,9 @@ func migrations() []sqlite.Migration {
 		{Name: "1020_recordings", SQL: recording.Schema},
 		{Name: "1030_guest_codes", SQL: guestcode.Schema},
 		{Name: "1040_rules", SQL: rules.Schema},
+		{Name: "1050_graph_subscriptions", SQL: graph.Schema},
+		{Name: "1060_gcal_channels", SQL: gcal.Schema},
+		{Name: "1070_recorder", SQL: recorder.Schema},
 	}
 }
 
@@ -111,12 +117,50 @@ func (a *app) features(ctx context.Context, domains backend.Domains, public *url
 		}
 	}
 	rm := &rooms.Manager{DB: a.db, Internal: domains, Log: a.log, TwoHostApproval: cfg.TwoHostApproval}
-	media, err := sfu.New(sfuCfg, rm.Hooks(), a.log)
+
+	// Recording: encrypted at rest, keys from the local key file or Vault;
+	// recover what a crash left before anyone may record again.
+	keys, err := recordingKeys(cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	store, err := recording.NewStore(a.db.SQL(), recordingsDir(cfg), keys)
+	if err != nil {
+		return nil, err
+	}
+	err = a.db.InTx(ctx, func(tx *sqlite.Tx) error {
+		recovered, err := store.Recover(ctx, tx.Tx, tx.Now)
+		for _, r := range recovered {
+			a.log.Warn("recording recovered after a crash", "recording", r.ID, "meeting", r.MeetingID, "state", r.State)
+		}
+		return err
+	})
+	if err != nil {
+		a.log.Error("recording recovery (the key provider may be down; recordings stay as they are)", "err", err)
+	}
+	rec, err := recorder.New(recorder.Config{DB: a.db.SQL(), Meetings: a.db, Store: store, Keys: keys, Log: a.log, ActorOf: rm.Actor})
+	if err != nil {
+		return nil, err
+	}
+	rm.RecordingRefused = func(id backend.MeetingID) {
+		if !rec.Recording(id) {
+			return
+		}
+		if err := rec.Stop(context.Background(), id, recorder.Actor{Audit: audit.System, Host: true}); err != nil {
+			a.log.Warn("stop recording after policy change", "meeting", id, "err", err)
+		}
+	}
+	media, err := sfu.New(sfuCfg, recorder.WrapHooks(rm.Hooks(), rec), a.log)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: %w", err)
 	}
 	rm.SFU = media
-	a.closers = append(a.closers, func() { media.Close() })
+	rec.SetRooms(media)
+	sched := &recorder.Scheduler{DB: a.db.SQL(), Store: store, Log: a.log}
+	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
+	go sched.Run(schedCtx)
+	// Close in reverse: finish recordings before the SFU goes away.
+	a.closers = append(a.closers, func() { media.Close() }, func() { stopSched(); rec.Close(context.Background()) })
 	rmctx, stopReaper := context.WithCancel(context.WithoutCancel(ctx))
 	reapTick := time.NewTicker(time.Minute)
 	go rm.Run(rmctx, reapTick.C)
@@ -135,10 +179,18 @@ func (a *app) features(ctx context.Context, domains backend.Domains, public *url
 			}
 		},
 	}
-	return []mhttp.Option{
+	addins, err := a.addinOptions(ctx, svc, domains, public)
+	if err != nil {
+		return nil, err
+	}
+	// The add-ins go first: their bearer-token middleware must see /api/
+	// requests before the meeting routes do, and WithMeetings replaces
+	// their fallback classify/provision routes.
+	return append(addins,
 		mhttp.WithHooks(auditHooks{}),
 		mhttp.WithMeetings(svc, rm, codes),
 		mhttp.WithAudit(),
 		mhttp.WithAdmin(rs),
-	}, nil
+		mhttp.WithRecordings(rec, store),
+	), nil
 }

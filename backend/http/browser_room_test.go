@@ -311,6 +311,18 @@ func TestRoomBrowserInternalsSeeEachOther(t *testing.T) {
 		}
 	})
 
+	t.Run("ActiveSpeakerHighlighted", func(t *testing.T) {
+		// The fake microphone beeps, so someone becomes the speaker; the
+		// page marks that person's tile.
+		st := bo.waitState("a speaker", 10*time.Second, func(st clientState) bool { return st.Speaker != "" })
+		bo.waitDOM("speaker tile", 5*time.Second, `(() => { const s = window.motesvakt.state().speaker;
+			const el = s && document.querySelector('[data-testid="tile"][data-participant="' + s + '"]');
+			return !!el && el.classList.contains('speaking'); })()`)
+		if st.Speaker != string(annaID) && st.Speaker != string(boID) {
+			t.Errorf("speaker %q is nobody in the room", st.Speaker)
+		}
+	})
+
 	t.Run("LockToggle", func(t *testing.T) {
 		anna.do("lock", chromedp.Click(chromedp.CSS(`[data-testid="lock-toggle"]`)))
 		bo.waitState("locked seen by participant", 5*time.Second, func(st clientState) bool { return st.Locked })

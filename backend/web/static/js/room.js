@@ -226,7 +226,15 @@ function permissionsChanged(p) {
   if ([...now].some((s) => !before.has(s))) startPublishing();
 }
 
-async function startPublishing() {
+// startPublishing runs one at a time: a welcome and a promotion arriving
+// together must not open the camera twice.
+let publishChain = Promise.resolve();
+function startPublishing() {
+  publishChain = publishChain.then(publishAllowed).catch((err) => addError({ code: 'internal', message: String(err) }));
+  return publishChain;
+}
+
+async function publishAllowed() {
   const allowed = new Set(state.permissions.publish);
   await media.ensureLocal({
     microphone: allowed.has('microphone'),

@@ -241,11 +241,25 @@ func (st clientState) videoFrom(participant sfu.ParticipantID) (remoteTrack, boo
 // and its byte counter keeps growing: media flows, not just a track exists.
 func (p *roomPage) receivesVideo(from sfu.ParticipantID, within time.Duration) {
 	p.t.Helper()
-	first := p.waitState("video from "+string(from), within, func(st clientState) bool {
+	var r0 remoteTrack
+	for deadline := time.Now().Add(within); ; time.Sleep(100 * time.Millisecond) {
+		st, err := p.state()
 		r, ok := st.videoFrom(from)
-		return ok && r.BytesReceived > 0 && r.FramesDecoded > 0 && r.VideoWidth > 0
-	})
-	r0, _ := first.videoFrom(from)
+		if err == nil && ok && r.BytesReceived > 0 && r.FramesDecoded > 0 && r.VideoWidth > 0 {
+			r0 = r
+			break
+		}
+		if time.Now().After(deadline) {
+			hint := ""
+			if ok && r.BytesReceived == 0 {
+				// Negotiated but silent: the SFU starts a video down track
+				// only on a keyframe, so it must ask the publisher for one
+				// when a subscriber binds.
+				hint = " (track negotiated, no RTP: the SFU never requested a keyframe for this subscriber)"
+			}
+			p.fatalf("timed out after %v waiting for video from %s%s (last error %v)", within, from, hint, err)
+		}
+	}
 	p.waitState("growing video bytes from "+string(from), 10*time.Second, func(st clientState) bool {
 		r, ok := st.videoFrom(from)
 		return ok && r.BytesReceived > r0.BytesReceived && r.FramesDecoded > r0.FramesDecoded

@@ -127,8 +127,8 @@ func (d *downTrack) Layer() int {
 // payload is shared.
 func (d *downTrack) writeRTP(pkt *rtp.Packet, layer int, keyframe bool) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if !d.bound {
+		d.mu.Unlock()
 		return
 	}
 	now := time.Now()
@@ -136,6 +136,14 @@ func (d *downTrack) writeRTP(pkt *rtp.Packet, layer int, keyframe bool) {
 		// Switch only on a keyframe of the target layer; until then keep
 		// sending the old layer so the picture never breaks.
 		if layer != d.target || !keyframe {
+			waiting := layer == d.target
+			d.mu.Unlock()
+			if waiting {
+				// A subscriber bound after the last keyframe would
+				// otherwise wait for the publisher's next one forever
+				// (browsers send none unprompted); requestKeyframe throttles.
+				d.src.requestKeyframe(layer)
+			}
 			return
 		}
 		if d.started {
@@ -168,6 +176,7 @@ func (d *downTrack) writeRTP(pkt *rtp.Packet, layer int, keyframe bool) {
 	d.lastAt = now
 	d.written++
 	_, _ = d.ws.WriteRTP(h, pkt.Payload)
+	d.mu.Unlock()
 }
 
 // readRTCP drains RTCP from the subscriber's sender (the NACK responder and

@@ -329,7 +329,7 @@ func TestRoomBrowserInternalsSeeEachOther(t *testing.T) {
 		// The fake microphone beeps, so someone becomes the speaker; the
 		// page marks that person's tile.
 		st := bo.waitState("a speaker", 10*time.Second, func(st clientState) bool { return st.Speaker != "" })
-		bo.waitDOM("speaker tile", 5*time.Second, `(() => { const s = window.motesvakt.state().speaker;
+		bo.waitDOM("speaker tile", 15*time.Second, `(() => { const s = window.motesvakt.state().speaker;
 			const el = s && document.querySelector('[data-testid="tile"][data-participant="' + s + '"]');
 			return !!el && el.classList.contains('speaking'); })()`)
 		if st.Speaker != string(annaID) && st.Speaker != string(boID) {
@@ -339,27 +339,27 @@ func TestRoomBrowserInternalsSeeEachOther(t *testing.T) {
 
 	t.Run("LockToggle", func(t *testing.T) {
 		anna.do("lock", chromedp.Click(chromedp.CSS(`[data-testid="lock-toggle"]`)))
-		bo.waitState("locked seen by participant", 5*time.Second, func(st clientState) bool { return st.Locked })
+		bo.waitState("locked seen by participant", 15*time.Second, func(st clientState) bool { return st.Locked })
 		anna.do("unlock", chromedp.Click(chromedp.CSS(`[data-testid="lock-toggle"]`)))
-		bo.waitState("unlocked", 5*time.Second, func(st clientState) bool { return !st.Locked })
+		bo.waitState("unlocked", 15*time.Second, func(st clientState) bool { return !st.Locked })
 	})
 
 	t.Run("ChatReachesTheOtherPage", func(t *testing.T) {
 		bo.do("chat", chromedp.SetValue(chromedp.CSS(`[data-testid="chat-input"]`), "Hej Anna"),
 			chromedp.Click(chromedp.CSS(`[data-testid="chat-send"]`)))
-		anna.waitDOM("chat line", 5*time.Second, `[...document.querySelectorAll('[data-testid="chat-line"]')].some(e => e.textContent.includes('Hej Anna'))`)
+		anna.waitDOM("chat line", 15*time.Second, `[...document.querySelectorAll('[data-testid="chat-line"]')].some(e => e.textContent.includes('Hej Anna'))`)
 	})
 
 	t.Run("HostMutesParticipant", func(t *testing.T) {
 		anna.do("mute bo", chromedp.Click(chromedp.CSS(`[data-testid="participant"][data-participant="`+string(boID)+`"] [data-testid="mute-button"]`)))
-		bo.waitState("muted by host", 5*time.Second, func(st clientState) bool { return st.Me != nil && st.Me.Muted })
-		anna.waitDOM("muted badge", 5*time.Second, `!!document.querySelector('[data-testid="participant"][data-participant="`+string(boID)+`"] [data-testid="muted-badge"]')`)
+		bo.waitState("muted by host", 15*time.Second, func(st clientState) bool { return st.Me != nil && st.Me.Muted })
+		anna.waitDOM("muted badge", 15*time.Second, `!!document.querySelector('[data-testid="participant"][data-participant="`+string(boID)+`"] [data-testid="muted-badge"]')`)
 		if got := bo.eval(`document.querySelector('[data-testid="mic-toggle"]').getAttribute('aria-pressed')`); got != "false" {
 			t.Errorf("muted participant's mic toggle pressed=%s", got)
 		}
 		// Only the person can take their microphone back.
 		bo.do("unmute self", chromedp.Click(chromedp.CSS(`[data-testid="mic-toggle"]`)))
-		anna.waitState("bo unmuted", 5*time.Second, func(st clientState) bool {
+		anna.waitState("bo unmuted", 15*time.Second, func(st clientState) bool {
 			for _, p := range st.Participants {
 				if p.ID == boID {
 					return !p.Muted
@@ -371,9 +371,9 @@ func TestRoomBrowserInternalsSeeEachOther(t *testing.T) {
 
 	t.Run("RecordToggle", func(t *testing.T) {
 		anna.do("record", chromedp.Click(chromedp.CSS(`[data-testid="record-toggle"]`)))
-		bo.waitDOM("recording indicator", 5*time.Second, `!!document.querySelector('[data-testid="recording-indicator"]')`)
+		bo.waitDOM("recording indicator", 15*time.Second, `!!document.querySelector('[data-testid="recording-indicator"]')`)
 		anna.do("stop recording", chromedp.Click(chromedp.CSS(`[data-testid="record-toggle"]`)))
-		bo.waitState("recording stopped", 5*time.Second, func(st clientState) bool { return !st.Recording })
+		bo.waitState("recording stopped", 15*time.Second, func(st clientState) bool { return !st.Recording })
 	})
 
 	t.Run("IncidentWithoutEndpoint", func(t *testing.T) {
@@ -381,7 +381,7 @@ func TestRoomBrowserInternalsSeeEachOther(t *testing.T) {
 		// the page says so instead of failing silently.
 		anna.eval(`window.confirm = () => true, 'ok'`)
 		anna.do("incident", chromedp.Click(chromedp.CSS(`[data-testid="incident-button"]`)))
-		anna.waitDOM("incident error", 5*time.Second, `!!document.querySelector('[data-testid="room-error"][data-code="incident_unavailable"]')`)
+		anna.waitDOM("incident error", 15*time.Second, `!!document.querySelector('[data-testid="room-error"][data-code="incident_unavailable"]')`)
 	})
 
 	t.Run("ScreenShare", func(t *testing.T) {
@@ -409,7 +409,7 @@ func TestRoomBrowserInternalsSeeEachOther(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		bo.waitDOM("screen tile", 5*time.Second, `!!document.querySelector('[data-testid="screen-tile"] video[data-track]:not([data-track=""])')`)
+		bo.waitDOM("screen tile", 15*time.Second, `!!document.querySelector('[data-testid="screen-tile"] video[data-track]:not([data-track=""])')`)
 		anna.do("stop share", chromedp.Click(chromedp.CSS(`[data-testid="share-toggle"]`)))
 		bo.waitState("screen share gone", 10*time.Second, func(st clientState) bool {
 			for _, r := range st.RemoteTracks {
@@ -462,7 +462,7 @@ func TestRoomBrowserGuestLobby(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS(`[data-testid="join-name"]`), display),
 			chromedp.Click(chromedp.CSS(`[data-testid="join-submit"]`)))
 		g.waitState("lobby", 15*time.Second, func(st clientState) bool { return st.Phase == "lobby" })
-		g.waitDOM("lobby-waiting", 5*time.Second, `!!document.querySelector('[data-testid="lobby-waiting"]')`)
+		g.waitDOM("lobby-waiting", 15*time.Second, `!!document.querySelector('[data-testid="lobby-waiting"]')`)
 		return g
 	}
 	entry := func(email string) string { return `[data-testid="lobby-entry"][data-email="` + email + `"]` }
@@ -511,7 +511,7 @@ func TestRoomBrowserGuestLobby(t *testing.T) {
 		}
 		row := `[data-testid="participant"][data-participant="` + string(ls.Me.ID) + `"]`
 		anna.do("promote", chromedp.Click(chromedp.CSS(row+` [data-testid="promote-button"]`)))
-		lev.waitDOM("share offered", 5*time.Second, `!!document.querySelector('[data-testid="share-toggle"]')`)
+		lev.waitDOM("share offered", 15*time.Second, `!!document.querySelector('[data-testid="share-toggle"]')`)
 		lev.do("share", chromedp.Click(chromedp.CSS(`[data-testid="share-toggle"]`)))
 		anna.waitState("guest's screen", 15*time.Second, func(st clientState) bool {
 			for _, r := range st.RemoteTracks {
@@ -522,14 +522,14 @@ func TestRoomBrowserGuestLobby(t *testing.T) {
 			return false
 		})
 		anna.do("demote", chromedp.Click(chromedp.CSS(row+` [data-testid="demote-button"]`)))
-		lev.waitState("share stopped with a reason", 5*time.Second, func(st clientState) bool {
+		lev.waitState("share stopped with a reason", 15*time.Second, func(st clientState) bool {
 			refused := false
 			for _, e := range st.Errors {
 				refused = refused || strings.Contains(string(e), `"code":"track_forbidden"`)
 			}
 			return refused && !slicesContains(st.Publishing, "screen")
 		})
-		lev.waitDOM("reason shown", 5*time.Second, `!!document.querySelector('[data-testid="room-error"][data-code="track_forbidden"]')`)
+		lev.waitDOM("reason shown", 15*time.Second, `!!document.querySelector('[data-testid="room-error"][data-code="track_forbidden"]')`)
 		anna.waitState("screen gone", 10*time.Second, func(st clientState) bool {
 			for _, r := range st.RemoteTracks {
 				if r.Source == "screen" {
@@ -545,8 +545,8 @@ func TestRoomBrowserGuestLobby(t *testing.T) {
 		anna.waitDOM("lobby entry for eva", 10*time.Second, `!!document.querySelector('`+entry("eva@konsult.se")+`')`)
 		anna.do("deny", chromedp.Click(chromedp.CSS(entry("eva@konsult.se")+` [data-testid="deny-button"]`)))
 		eva.waitState("denied", 10*time.Second, func(st clientState) bool { return st.Phase == "denied" })
-		eva.waitDOM("denied view", 5*time.Second, `!!document.querySelector('[data-testid="room-denied"]')`)
-		anna.waitState("lobby empty", 5*time.Second, func(st clientState) bool { return len(st.Lobby) == 0 })
+		eva.waitDOM("denied view", 15*time.Second, `!!document.querySelector('[data-testid="room-denied"]')`)
+		anna.waitState("lobby empty", 15*time.Second, func(st clientState) bool { return len(st.Lobby) == 0 })
 		// The denial is on the record, with the host as actor.
 		recs, err := audit.List(context.Background(), ms.DB.SQL(), audit.Filter{MeetingID: string(m.ID), Action: audit.LobbyDeny})
 		if err != nil || len(recs) != 1 || !strings.HasPrefix(string(recs[0].Actor), "user:") {

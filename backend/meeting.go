@@ -85,6 +85,25 @@ type Meeting struct {
 	Created         time.Time              `json:"created"`
 	Updated         time.Time              `json:"updated"`
 	Guests          []Guest                `json:"guests"`
+	// InviteeChanges counts invitee-list changes of a recurring meeting;
+	// each one rotates the join link (see meetings.Service.RotateEvery).
+	InviteeChanges int64 `json:"invitee_changes"`
+	// LinkEpoch is the rotation epoch JoinURL was computed for.
+	LinkEpoch int64 `json:"link_epoch"`
+}
+
+// Occurrence is one occurrence of a recurring meeting. Guests' codes are
+// issued per occurrence, each valid only in that occurrence's window.
+type Occurrence struct {
+	// Key names the occurrence independent of provider and stays the same
+	// when the occurrence is moved (gcal.OccurrenceKey).
+	Key   string    `json:"key"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// LinkEpoch is the join link's epoch when the occurrence's codes were
+	// last mailed; that link keeps working during the occurrence.
+	LinkEpoch int64     `json:"link_epoch"`
+	Created   time.Time `json:"created,omitzero"`
 }
 
 // Actor is who asks a service to act: a signed-in user from a browser
@@ -119,6 +138,9 @@ type ProvisionRequest struct {
 	Profile        classifiers.Profile `json:"profile"`
 	OverrideReason string              `json:"override_reason,omitempty"`
 	EventRef       EventRef            `json:"event_ref"`
+	// Occurrence, on a recurring meeting, is the occurrence being
+	// provisioned: its guests get codes for this occurrence's window.
+	Occurrence *Occurrence `json:"occurrence,omitempty"`
 	// Lang is the language of guest mails; default the service's.
 	Lang locales.Lang `json:"lang,omitempty"`
 }

@@ -28,6 +28,29 @@ type Change struct {
 	Event     classifiers.Event
 	// Cancelled is set when the event was deleted or cancelled.
 	Cancelled bool
+	// OriginalStart, for one instance of a recurring series, is the
+	// instance's original start (Google originalStartTime, Graph
+	// originalStart): it names the occurrence even after it was moved.
+	// Zero for a series master or a single event.
+	OriginalStart time.Time
+}
+
+// Occurrence is the occurrence a change provisions, or nil when the event
+// does not recur: an instance is named by its original start, a series
+// master by its own (first) start. Its window is the event's times.
+func (ch Change) Occurrence(series backend.EventRef) *backend.Occurrence {
+	ev := ch.Event
+	if ev.Start == nil || ev.End == nil {
+		return nil
+	}
+	original := ch.OriginalStart
+	if original.IsZero() {
+		if ev.Recurrence == "" {
+			return nil
+		}
+		original = *ev.Start
+	}
+	return &backend.Occurrence{Key: OccurrenceKey(series, original), Start: ev.Start.UTC(), End: ev.End.UTC()}
 }
 
 // Outcome says what Reconcile did.
@@ -77,7 +100,11 @@ func Reconcile(ctx context.Context, svc backend.MeetingService, ch Change, lang 
 		ref = ch.Ref
 	}
 	host := backend.Actor{UserID: m.HostUserID, Email: m.HostEmail, Roles: []backend.Role{backend.RoleHost}}
-	got, err := svc.Provision(ctx, host, backend.ProvisionRequest{Event: ch.Event, Profile: profile, OverrideReason: reason, EventRef: ref, Lang: lang})
+	// The series' key, not the instance's: every occurrence of one series
+	// belongs to the one meeting.
+	req := backend.ProvisionRequest{Event: ch.Event, Profile: profile, OverrideReason: reason, EventRef: ref, Lang: lang,
+		Occurrence: ch.Occurrence(ref)}
+	got, err := svc.Provision(ctx, host, req)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("meeting %s: provision: %w", m.ID, err)
 	}

@@ -8,12 +8,15 @@ import (
 
 	"github.com/motesvakt/motesvakt/backend"
 	"github.com/motesvakt/motesvakt/backend/meetings"
+	"github.com/motesvakt/motesvakt/backend/web"
 	"github.com/motesvakt/motesvakt/locales"
 )
 
 // joinPage asks a guest for e-mail, code and name (or only a name on an
 // open meeting's link). Signed-in users and guests who already redeemed go
 // straight to the room, which puts them in the lobby where the profile says.
+// Everyone else needs the current link, /join/{id}/{token}: a replaced
+// token, or none, gets the "link replaced" page (410).
 func (mr *meetingRoutes) joinPage(c echo.Context) error {
 	id := backend.MeetingID(c.Param("id"))
 	m, err := mr.svc.Meeting(c.Request().Context(), id)
@@ -23,12 +26,33 @@ func (mr *meetingRoutes) joinPage(c echo.Context) error {
 	if sess := SessionOf(c); sess != nil && (sess.Kind == backend.SessionUser || sess.MeetingID == string(m.ID)) {
 		return c.Redirect(http.StatusFound, "/m/"+string(m.ID))
 	}
+	loginURL := "/auth/login?return_to=" + url.QueryEscape("/m/"+string(m.ID))
+	token := c.Param("token")
+	ok, err := mr.svc.LinkValid(c.Request().Context(), m, token)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// Neither the title nor the profile: the holder of an old link may
+		// be exactly who the rotation is meant to shut out.
+		p := mr.s.page(c, locales.T(Lang(c), "join.replaced_title"))
+		p.Data = map[string]any{"Replaced": true, "LoginURL": loginURL}
+		return mr.renderStatus(c, http.StatusGone, "join", p)
+	}
 	p := mr.s.page(c, m.Title)
 	p.Script = "join.js"
 	p.Messages = locales.For(Lang(c)).Messages("join.")
-	p.Boot = map[string]any{"meeting": m.ID, "open": m.Settings.Guests == "link"}
-	p.Data = map[string]any{"Meeting": publicView(m), "Open": m.Settings.Guests == "link", "LoginURL": "/auth/login?return_to=" + url.QueryEscape("/m/"+string(m.ID))}
+	p.Boot = map[string]any{"meeting": m.ID, "open": m.Settings.Guests == "link", "link": token}
+	p.Data = map[string]any{"Meeting": publicView(m), "Open": m.Settings.Guests == "link", "LoginURL": loginURL}
 	return mr.s.render(c, "join", p)
+}
+
+// renderStatus writes a page with a status other than 200.
+func (mr *meetingRoutes) renderStatus(c echo.Context, status int, name string, p *web.Page) error {
+	c.Response().Header().Set("Content-Type", "text/html; charset=utf-8")
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().WriteHeader(status)
+	return mr.s.pages.Render(c.Response(), name, p)
 }
 
 // meetingView is what a guest may see of a meeting before joining: no guest

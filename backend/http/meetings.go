@@ -52,6 +52,7 @@ func WithMeetings(svc *meetings.Service, rm *rooms.Manager, codes GuestCodes) Op
 		e.GET("/api/v1/meetings/:id/signal", mr.signal)
 		e.GET("/api/v1/meetings/:id/room", mr.roomState)
 		e.GET("/join/:id", mr.joinPage)
+		e.GET("/join/:id/:token", mr.joinPage)
 		e.GET("/m/:id", mr.roomPage)
 		e.GET("/meetings", mr.listPage)
 		e.GET("/meetings/new", mr.newPage)
@@ -197,6 +198,22 @@ type redeemRequest struct {
 	Email       string `json:"email"`
 	Code        string `json:"code"`
 	DisplayName string `json:"display_name"`
+	// Link is the token of the join link the guest opened; it must still
+	// be current, so an old forwarded link is no use even with a leaked
+	// code.
+	Link string `json:"link"`
+}
+
+// checkLink refuses a replaced join-link token before any code is checked.
+func (mr *meetingRoutes) checkLink(c echo.Context, m *backend.Meeting, token string) error {
+	ok, err := mr.svc.LinkValid(c.Request().Context(), m, token)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &backend.Error{Code: backend.EFORBIDDEN, Key: "join.link_replaced", Field: "link"}
+	}
+	return nil
 }
 
 // cleanDisplayName trims and checks a typed-in name: 1–80 printable runes.
@@ -231,6 +248,9 @@ func (mr *meetingRoutes) redeem(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := mr.checkLink(c, m, req.Link); err != nil {
+		return err
+	}
 	invitee, until, err := mr.codes.Redeem(ctx, string(m.ID), strings.ToLower(strings.TrimSpace(req.Email)), req.Code, c.RealIP())
 	if err != nil {
 		return err
@@ -260,6 +280,9 @@ func (mr *meetingRoutes) joinByLink(c echo.Context) error {
 	}
 	if m.Settings.Guests != "link" {
 		return backend.Errorf(backend.EFORBIDDEN, "meeting.code_required")
+	}
+	if err := mr.checkLink(c, m, req.Link); err != nil {
+		return err
 	}
 	return mr.startGuestSession(c, m, "", "", name, m.End.Add(time.Hour))
 }

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,7 +45,17 @@ type meetingServer struct {
 	Rooms   *rooms.Manager
 	Service *meetings.Service
 	Codes   *guestcode.Service
+
+	// offset moves the clock every part of the stack reads (store, codes,
+	// mail worker), so tests can jump to a later occurrence.
+	offset atomic.Int64
 }
+
+// now is the stack's clock: real time plus the offset tests add.
+func (ms *meetingServer) now() time.Time { return time.Now().Add(time.Duration(ms.offset.Load())) }
+
+// advance moves the stack's clock forward by d.
+func (ms *meetingServer) advance(d time.Duration) { ms.offset.Add(int64(d)) }
 
 type redeemer struct{ *guestcode.Service }
 
@@ -61,6 +72,13 @@ func (r redeemer) Redeem(ctx context.Context, meeting, email, code, ip string) (
 
 func newMeetingServer(t *testing.T) *meetingServer {
 	t.Helper()
+	return newMeetingServerWith(t, nil)
+}
+
+// newMeetingServerWith lets a test configure the meeting service before the
+// server starts (e.g. RotateEvery).
+func newMeetingServerWith(t *testing.T, configure func(*meetings.Service)) *meetingServer {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "m.db"),
@@ -73,6 +91,7 @@ func newMeetingServer(t *testing.T) *meetingServer {
 	t.Cleanup(func() { db.Close() })
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	ms := &meetingServer{DB: db, Outbox: filepath.Join(dir, "outbox")}
+	db.Now = ms.now
 	ms.Server = httptest.NewUnstartedServer(nil)
 	public, _ := url.Parse("http://" + ms.Listener.Addr().String())
 	domains := backend.ParseDomains("kommun.se")
@@ -91,12 +110,12 @@ func newMeetingServer(t *testing.T) *meetingServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms.Worker, err = mail.NewWorker(mail.WorkerConfig{Outbox: outbox, Transport: transport, Logger: log})
+	ms.Worker, err = mail.NewWorker(mail.WorkerConfig{Outbox: outbox, Transport: transport, Logger: log, Now: ms.now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	renderer, _ := mail.NewRenderer("motesvakt@kommun.se")
-	ms.Codes, err = guestcode.New(db.SQL(), key, guestcode.Options{})
+	ms.Codes, err = guestcode.New(db.SQL(), key, guestcode.Options{Clock: ms.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +127,10 @@ func newMeetingServer(t *testing.T) *meetingServer {
 	t.Cleanup(func() { media.Close() })
 	ms.Rooms.SFU = media
 	ms.Service = &meetings.Service{DB: db, Policy: meetings.StaticPolicy{E: eng, Version: 1}, Codes: ms.Codes, Outbox: outbox, Mail: renderer, Rooms: ms.Rooms,
-		PublicURL: public, Internal: domains, Lang: locales.Swedish, Log: log}
+		PublicURL: public, Internal: domains, Lang: locales.Swedish, Log: log, LinkKey: []byte("test link key, 32 bytes long....")}
+	if configure != nil {
+		configure(ms.Service)
+	}
 	app, err := mhttp.New(mhttp.Config{Addr: ms.Listener.Addr().String(), PublicURL: public, Internal: domains, CSRFKey: key}, db, nil, log,
 		mhttp.WithMeetings(ms.Service, ms.Rooms, redeemer{ms.Codes}), mhttp.WithAudit())
 	if err != nil {
@@ -204,7 +226,7 @@ func TestProvisioning(t *testing.T) {
 			t.Fatalf("%d %v", resp.StatusCode, raw)
 		}
 		meeting = m
-		if m.Profile != "protected" || m.Suggested != "protected" || !strings.HasSuffix(m.JoinURL, "/join/"+string(m.ID)) || len(m.Guests) != 2 {
+		if m.Profile != "protected" || m.Suggested != "protected" || !linkRE.MatchString(m.JoinURL) || !strings.HasPrefix(m.JoinURL, ms.URL+"/join/"+string(m.ID)+"/") || len(m.Guests) != 2 {
 			t.Fatalf("meeting %+v", m)
 		}
 		for _, g := range m.Guests {
@@ -364,8 +386,30 @@ func (w *wsClient) await(typ string) sfu.Message {
 	}
 }
 
+// redeem redeems through the meeting's current join link, as join.js does.
 func redeem(t *testing.T, ms *meetingServer, c *http.Client, meeting backend.MeetingID, email, code, name string) (*http.Response, map[string]any) {
-	return postJSON(t, c, ms.URL+"/api/v1/meetings/"+string(meeting)+"/redeem", `{"email":"`+email+`","code":"`+code+`","display_name":`+jsonString(name)+`}`, "Accept-Language", "en")
+	t.Helper()
+	m, err := ms.Service.Meeting(context.Background(), meeting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return redeemVia(t, ms, c, meeting, linkToken(m.JoinURL), email, code, name)
+}
+
+// redeemVia redeems with the token of a particular join link.
+func redeemVia(t *testing.T, ms *meetingServer, c *http.Client, meeting backend.MeetingID, link, email, code, name string) (*http.Response, map[string]any) {
+	return postJSON(t, c, ms.URL+"/api/v1/meetings/"+string(meeting)+"/redeem", `{"email":"`+email+`","code":"`+code+`","display_name":`+jsonString(name)+`,"link":"`+link+`"}`, "Accept-Language", "en")
+}
+
+// linkRE matches a join link and captures its token.
+var linkRE = regexp.MustCompile(`https?://[0-9.:]+/join/[a-z2-7]+/([a-z2-7]{16})\b`)
+
+// linkToken is the token of a join link.
+func linkToken(joinURL string) string {
+	if m := linkRE.FindStringSubmatch(joinURL); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 func TestGuestJoinsThroughLobby(t *testing.T) {
@@ -564,18 +608,22 @@ func TestPagesRenderInBothLanguages(t *testing.T) {
 	guest := anon()
 	code := codeRE.FindString(ms.mailFor(t, "lev@leverantor.se"))
 	redeem(t, ms, guest, m.ID, "lev@leverantor.se", code, "Lev")
+	joinPath := strings.TrimPrefix(m.JoinURL, ms.URL)
 	pages := []struct {
-		c    *http.Client
-		path string
-		want string
+		c      *http.Client
+		path   string
+		want   string
+		status int
 	}{
-		{anon(), "/", `class="hero"`},
-		{host, "/meetings", `data-testid="meeting-list"`},
-		{host, "/meetings/new", `data-testid="new-meeting-page"`},
-		{host, "/meetings/" + string(m.ID), `data-testid="guest-list"`},
-		{anon(), "/join/" + string(m.ID), `data-testid="join-code"`},
-		{guest, "/m/" + string(m.ID), `data-testid="room-page"`},
-		{host, "/m/" + string(m.ID), `data-testid="room-page"`},
+		{anon(), "/", `class="hero"`, 200},
+		{host, "/meetings", `data-testid="meeting-list"`, 200},
+		{host, "/meetings/new", `data-testid="new-meeting-page"`, 200},
+		{host, "/meetings/" + string(m.ID), `data-testid="guest-list"`, 200},
+		{anon(), joinPath, `data-testid="join-code"`, 200},
+		{anon(), "/join/" + string(m.ID), `data-testid="join-replaced"`, http.StatusGone},
+		{anon(), "/join/" + string(m.ID) + "/aaaaaaaaaaaaaaaa", `data-testid="join-replaced"`, http.StatusGone},
+		{guest, "/m/" + string(m.ID), `data-testid="room-page"`, 200},
+		{host, "/m/" + string(m.ID), `data-testid="room-page"`, 200},
 	}
 	for _, lang := range []string{"sv", "en"} {
 		for _, p := range pages {
@@ -587,7 +635,7 @@ func TestPagesRenderInBothLanguages(t *testing.T) {
 					t.Fatal(err)
 				}
 				b, _ := io.ReadAll(r.Body)
-				if r.StatusCode != 200 || !strings.Contains(string(b), p.want) {
+				if r.StatusCode != p.status || !strings.Contains(string(b), p.want) {
 					t.Fatalf("%d, want %s in %.400s", r.StatusCode, p.want, b)
 				}
 				if k := missingKey.FindString(string(b)); k != "" {

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/motesvakt/motesvakt/backend"
@@ -58,6 +59,21 @@ type Service struct {
 	Log        *slog.Logger
 	// DraftRecorder optionally keeps classified drafts for dry runs.
 	DraftRecorder func(ctx context.Context, ev classifiers.Event, res classifiers.Result)
+
+	// LinkKey is the HMAC key of join-link tokens (32 bytes, derived from
+	// the server secret). Unset, a random per-process key is used.
+	LinkKey []byte
+	// RotateEvery rotates a recurring meeting's join link at this interval,
+	// counted from the meeting's creation; 0 never rotates by time (the
+	// link still rotates when the invitee list changes). The server sets
+	// DefaultRotateEvery.
+	RotateEvery time.Duration
+	// EarlyJoin is how long before an occurrence its mailed link works;
+	// default DefaultEarlyJoin (guestcode's own default).
+	EarlyJoin time.Duration
+
+	linkKeyOnce   sync.Once
+	randomLinkKey []byte
 }
 
 var _ backend.MeetingService = (*Service)(nil)
@@ -121,15 +137,16 @@ func (s *Service) MeetingByEvent(ctx context.Context, ref backend.EventRef) (*ba
 	return m, nil
 }
 
-// decorate fills computed fields: the join URL and guests' mail status.
+// decorate fills computed fields: the current join URL and guests' mail
+// status.
 func (s *Service) decorate(ctx context.Context, m *backend.Meeting) {
-	m.JoinURL = s.JoinURL(m.ID)
+	s.setLink(m, s.now())
 	if s.Outbox == nil {
 		return
 	}
 	deliveries, err := s.Outbox.Status(ctx, mail.MeetingID(m.ID))
 	if err != nil {
-		s.Log.Warn("mail status", "meeting", m.ID, "err", err)
+		s.logger().Warn("mail status", "meeting", m.ID, "err", err)
 		return
 	}
 	byID := map[string]mail.Delivery{}
@@ -146,9 +163,16 @@ func (s *Service) decorate(ctx context.Context, m *backend.Meeting) {
 	}
 }
 
-// JoinURL is the link guests open. It never carries a code.
-func (s *Service) JoinURL(id backend.MeetingID) string {
-	return strings.TrimRight(s.PublicURL.String(), "/") + "/join/" + string(id)
+func (s *Service) setLink(m *backend.Meeting, now time.Time) {
+	m.LinkEpoch = s.LinkEpoch(m, now)
+	m.JoinURL = s.joinURLAt(m.ID, m.LinkEpoch)
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
 }
 
 // NewMeetingID returns 130 random bits in lower-case base32.
@@ -176,6 +200,9 @@ func (s *Service) Provision(ctx context.Context, by backend.Actor, req backend.P
 		return nil, err
 	}
 	if err := validateTimes(req.Event); err != nil {
+		return nil, err
+	}
+	if err := validateOccurrence(req.Occurrence); err != nil {
 		return nil, err
 	}
 	if len([]rune(req.OverrideReason)) > MaxOverrideReason {
@@ -237,8 +264,20 @@ func (s *Service) Provision(ctx context.Context, by backend.Actor, req backend.P
 		m.Profile, m.Suggested, m.OverrideReason, m.Settings = chosen, res.Profile, reason, settings
 		m.Categories, m.ExternalDomains = res.Categories, res.ExternalDomains
 		m.Start, m.End = req.Event.Start.UTC(), req.Event.End.UTC()
-		m.Recurrence, m.RulesVersion = req.Event.Recurrence, version
+		// A single occurrence fetched from a calendar (a Google instance)
+		// does not repeat the series' rule: keep the one we know.
+		if req.Event.Recurrence != "" || req.Occurrence == nil {
+			m.Recurrence = req.Event.Recurrence
+		}
+		m.RulesVersion = version
 		m.EventRef.ID = req.EventRef.ID
+		want := wantedInvitees(req.Event, m.HostEmail)
+		// A recurring meeting's link rotates when its invitees change, so a
+		// removed invitee's copy (or one they forwarded) stops working.
+		rotated := existing != nil && m.Recurrence != "" && !slices.Equal(want.sorted(), activeInvitees(m))
+		if rotated {
+			m.InviteeChanges++
+		}
 		if err := tx.SaveMeeting(ctx, m); err != nil {
 			return err
 		}
@@ -246,6 +285,9 @@ func (s *Service) Provision(ctx context.Context, by backend.Actor, req backend.P
 			"profile": string(chosen), "suggested": string(res.Profile), "previous": string(previous),
 			"provider": string(req.EventRef.Provider), "rules_version": itoa(version),
 			"externals": itoa(int64(res.Counts.External)), "categories": joinCats(res.Categories),
+		}
+		if req.Occurrence != nil && m.Recurrence != "" {
+			details["occurrence"] = req.Occurrence.Key
 		}
 		if err := s.audit(ctx, tx, by, action, m.ID, "", details); err != nil {
 			return err
@@ -257,7 +299,18 @@ func (s *Service) Provision(ctx context.Context, by backend.Actor, req backend.P
 				return err
 			}
 		}
-		q, err := s.syncGuests(ctx, tx, by, m, req.Event, lang)
+		if rotated {
+			if err := s.audit(ctx, tx, by, "meeting.link_rotated", m.ID, "", map[string]string{
+				"reason": "invitees", "epoch": itoa(s.LinkEpoch(m, tx.Now)),
+			}); err != nil {
+				return err
+			}
+		}
+		var occ *backend.Occurrence
+		if req.Occurrence != nil && m.Recurrence != "" {
+			occ = req.Occurrence
+		}
+		q, err := s.syncGuests(ctx, tx, by, m, want, occ, rotated, lang)
 		queued = q
 		return err
 	})
@@ -273,66 +326,228 @@ func (s *Service) Provision(ctx context.Context, by backend.Actor, req backend.P
 	return s.Meeting(ctx, m.ID)
 }
 
-// syncGuests makes the guest list match the event's attendees: new
-// invitees get a code and a mail (external ones, where the profile uses
-// codes), removed ones lose their code and are told.
-func (s *Service) syncGuests(ctx context.Context, tx *sqlite.Tx, by backend.Actor, m *backend.Meeting, ev classifiers.Event, lang locales.Lang) (queued bool, err error) {
-	want := map[string]classifiers.Attendee{}
-	var order []string
-	host := strings.ToLower(m.HostEmail)
+// invitees is the event's attendee list as the service sees it: lower-cased
+// addresses in event order, without the host and organizer, deduplicated.
+type invitees struct {
+	order []string
+	byKey map[string]classifiers.Attendee
+}
+
+func wantedInvitees(ev classifiers.Event, hostEmail string) invitees {
+	w := invitees{byKey: map[string]classifiers.Attendee{}}
+	host := strings.ToLower(hostEmail)
 	for _, a := range ev.Attendees {
 		e := strings.ToLower(strings.TrimSpace(a.Email))
 		if e == "" || e == host || e == strings.ToLower(ev.Organizer.Email) {
 			continue
 		}
-		if _, dup := want[e]; !dup {
-			order = append(order, e)
+		if _, dup := w.byKey[e]; !dup {
+			w.order = append(w.order, e)
 		}
-		want[e] = a
+		w.byKey[e] = a
 	}
+	return w
+}
+
+func (w invitees) sorted() []string {
+	out := slices.Clone(w.order)
+	slices.Sort(out)
+	return out
+}
+
+func activeInvitees(m *backend.Meeting) []string {
+	var out []string
+	for _, g := range m.Guests {
+		if g.Status == backend.GuestActive {
+			out = append(out, g.Email)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// window is one span a guest's code is valid for: an occurrence, or the
+// meeting's own time when there is none.
+type window struct {
+	occ        *backend.Occurrence // nil for the meeting's own time
+	start, end time.Time
+}
+
+// syncGuests makes the guest list match the event's attendees: new
+// invitees get a code and a mail (external ones, where the profile uses
+// codes), removed ones lose their code and are told.
+//
+// On a recurring meeting with an occurrence, codes are per (guest,
+// occurrence): a repeat provision of the occurrence issues nothing, a new
+// occurrence issues new codes and leaves the others valid. When the link
+// rotated (rotated), every remaining guest gets fresh codes for every
+// upcoming occurrence, mailed with the new link, because their old mail now
+// carries a dead link.
+func (s *Service) syncGuests(ctx context.Context, tx *sqlite.Tx, by backend.Actor, m *backend.Meeting, want invitees, occ *backend.Occurrence,
+	rotated bool, lang locales.Lang) (queued bool, err error) {
 	have := map[string]*backend.Guest{}
 	for i := range m.Guests {
 		have[m.Guests[i].Email] = &m.Guests[i]
 	}
 	usesCodes := m.Settings.Guests == "code"
-	window := guestcode.Window{Start: m.Start, End: m.End}
-	for _, e := range order {
-		a := want[e]
+	recurring := m.Recurrence != ""
+	epoch := s.LinkEpoch(m, tx.Now)
+	link := s.joinURLAt(m.ID, epoch)
+
+	var (
+		guests    []*backend.Guest // in event order
+		codeUsers []*backend.Guest // active externals who get codes
+		isNew     = map[backend.InviteeID]bool{}
+		fresh     = map[backend.InviteeID]bool{} // new or re-invited
+		issued    = map[backend.InviteeID]int{}  // codes issued in this run
+	)
+	for _, e := range want.order {
+		a := want.byKey[e]
 		g := have[e]
-		isNew := g == nil
-		if isNew {
+		if g == nil {
 			g = &backend.Guest{ID: backend.InviteeID(randomID(10)), Email: e}
+			isNew[g.ID] = true
 		}
 		wasActive := g.Status == backend.GuestActive
 		g.Name, g.Internal, g.Status = truncate(a.Name, 200), s.Internal.Internal(e), backend.GuestActive
-		needsCode := usesCodes && !g.Internal && (isNew || !wasActive || g.CodeIssuedAt.IsZero())
-		if needsCode {
-			code, err := s.Codes.Issue(ctx, tx.Tx, ActorOf(by), guestcode.MeetingID(m.ID), guestcode.InviteeID(g.ID), e, window, tx.Now)
-			if err != nil {
-				return queued, fmt.Errorf("meeting %s: issue code: %w", m.ID, err)
+		guests = append(guests, g)
+		if usesCodes && !g.Internal {
+			codeUsers = append(codeUsers, g)
+			if isNew[g.ID] || !wasActive {
+				fresh[g.ID] = true
 			}
-			msg, err := s.Mail.Invitation(mail.Invitation{Lang: lang, MeetingID: mail.MeetingID(m.ID), InviteeID: mail.InviteeID(g.ID), To: e, ToName: g.Name,
-				Organizer: by.Name, Title: m.Title, Start: m.Start, End: m.End, Recurring: m.Recurrence != "", JoinURL: s.JoinURL(m.ID), Code: code.Reveal(), ValidFrom: code.ValidFrom}, tx.Now)
-			if err != nil {
-				return queued, err
-			}
-			id, err := s.Outbox.Enqueue(ctx, tx.Tx, msg, tx.Now)
-			if err != nil {
-				return queued, err
-			}
-			g.DeliveryID, g.CodeIssuedAt, queued = string(id), tx.Now, true
 		}
+	}
+	if rotated {
+		// Old mails still in the queue carry the old link and a code about
+		// to be superseded: stop them.
+		for _, g := range codeUsers {
+			if !isNew[g.ID] {
+				if _, err := s.Outbox.CancelInvitations(ctx, tx.Tx, mail.MeetingID(m.ID), mail.InviteeID(g.ID), tx.Now); err != nil {
+					return false, err
+				}
+			}
+		}
+	}
+	issue := func(g *backend.Guest, w window) error {
+		code, err := s.Codes.Issue(ctx, tx.Tx, ActorOf(by), guestcode.MeetingID(m.ID), guestcode.InviteeID(g.ID), g.Email,
+			guestcode.Window{Start: w.start, End: w.end}, tx.Now)
+		if err != nil {
+			return fmt.Errorf("meeting %s: issue code: %w", m.ID, err)
+		}
+		msg, err := s.Mail.Invitation(mail.Invitation{Lang: lang, MeetingID: mail.MeetingID(m.ID), InviteeID: mail.InviteeID(g.ID), To: g.Email, ToName: g.Name,
+			Organizer: by.Name, Title: m.Title, Start: w.start, End: w.end, Recurring: recurring, JoinURL: link, Code: code.Reveal(), ValidFrom: code.ValidFrom}, tx.Now)
+		if err != nil {
+			return err
+		}
+		id, err := s.Outbox.Enqueue(ctx, tx.Tx, msg, tx.Now)
+		if err != nil {
+			return err
+		}
+		if w.occ != nil {
+			if err := tx.SaveOccurrenceCode(ctx, m.ID, w.occ.Key, g.ID, string(id), epoch); err != nil {
+				return err
+			}
+		}
+		g.DeliveryID, g.CodeIssuedAt, queued = string(id), tx.Now, true
+		issued[g.ID]++
+		return nil
+	}
+
+	// Occurrences: the one being provisioned, and on rotation every one
+	// still to come.
+	var targets []*backend.Occurrence
+	if occ != nil {
+		o, err := tx.Occurrence(ctx, m.ID, occ.Key)
+		if err != nil && backend.ErrorCode(err) != backend.ENOTFOUND {
+			return false, err
+		}
+		if o == nil {
+			o = &backend.Occurrence{Key: occ.Key, LinkEpoch: -1} // -1: not stored yet
+		}
+		o.Start, o.End = occ.Start.UTC(), occ.End.UTC()
+		targets = append(targets, o)
+	}
+	if rotated {
+		upcoming, err := tx.OccurrencesEndingAfter(ctx, m.ID, tx.Now)
+		if err != nil {
+			return false, err
+		}
+		for i := range upcoming {
+			if occ == nil || upcoming[i].Key != occ.Key {
+				targets = append(targets, &upcoming[i])
+			}
+		}
+	}
+	for _, o := range targets {
+		stored := o.LinkEpoch >= 0
+		ended := !o.End.After(tx.Now)
+		need := map[backend.InviteeID]bool{}
+		for _, g := range codeUsers {
+			has, err := tx.OccurrenceCodeIssued(ctx, m.ID, o.Key, g.ID)
+			if err != nil {
+				return queued, err
+			}
+			if !ended && (!has || fresh[g.ID] || rotated) {
+				need[g.ID] = true
+			}
+		}
+		// Everyone mailed for an occurrence holds the same link: if the
+		// link moved on since the others were mailed, mail them all again.
+		if len(need) > 0 && stored && o.LinkEpoch != epoch {
+			for _, g := range codeUsers {
+				need[g.ID] = true
+			}
+		}
+		if !stored || rotated || len(need) > 0 {
+			o.LinkEpoch = epoch
+		}
+		// Saved either way: a moved occurrence keeps its key, takes new times.
+		if err := tx.SaveOccurrence(ctx, m.ID, o); err != nil {
+			return queued, err
+		}
+		for _, g := range codeUsers {
+			if need[g.ID] {
+				if err := issue(g, window{occ: o, start: o.Start, end: o.End}); err != nil {
+					return queued, err
+				}
+			}
+		}
+	}
+
+	// Without an occurrence, a code covers the meeting's own time.
+	if occ == nil {
+		w := window{start: m.Start, end: m.End}
+		for _, g := range codeUsers {
+			if issued[g.ID] > 0 {
+				continue
+			}
+			if !(fresh[g.ID] || g.CodeIssuedAt.IsZero() || rotated) {
+				continue
+			}
+			if recurring && !w.end.After(tx.Now) {
+				// The series' first occurrence is over; the next
+				// occurrence's provisioning issues this guest's code.
+				continue
+			}
+			if err := issue(g, w); err != nil {
+				return queued, err
+			}
+		}
+	}
+
+	for _, g := range guests {
 		if err := tx.SaveGuest(ctx, m.ID, g); err != nil {
 			return queued, err
 		}
-		if isNew {
-			if err := s.audit(ctx, tx, by, "guest.invited", m.ID, string(g.ID), map[string]string{"internal": boolStr(g.Internal), "code_issued": boolStr(needsCode)}); err != nil {
+		if isNew[g.ID] {
+			if err := s.audit(ctx, tx, by, "guest.invited", m.ID, string(g.ID), map[string]string{"internal": boolStr(g.Internal), "code_issued": boolStr(issued[g.ID] > 0)}); err != nil {
 				return queued, err
 			}
 		}
 	}
 	for e, g := range have {
-		if _, still := want[e]; still || g.Status != backend.GuestActive {
+		if _, still := want.byKey[e]; still || g.Status != backend.GuestActive {
 			continue
 		}
 		q, err := s.revokeGuest(ctx, tx, by, m, g, lang)
@@ -450,8 +665,9 @@ func (s *Service) MeetingsFor(ctx context.Context, by backend.Actor) ([]*backend
 	if err != nil {
 		return nil, err
 	}
+	now := s.now()
 	for _, m := range ms {
-		m.JoinURL = s.JoinURL(m.ID)
+		s.setLink(m, now)
 	}
 	return ms, nil
 }
@@ -509,6 +725,24 @@ func validateTimes(ev classifiers.Event) error {
 	}
 	if !ev.End.After(*ev.Start) || ev.End.Sub(*ev.Start) > MaxDuration {
 		return &backend.Error{Code: backend.EINVALID, Key: "meeting.bad_times", Field: "event.end"}
+	}
+	return nil
+}
+
+// MaxOccurrenceKey bounds an occurrence key: an event key (≤ 2×1024) plus
+// the original start.
+const MaxOccurrenceKey = 2200
+
+func validateOccurrence(o *backend.Occurrence) error {
+	if o == nil {
+		return nil
+	}
+	o.Key = strings.TrimSpace(o.Key)
+	if o.Key == "" || len(o.Key) > MaxOccurrenceKey {
+		return &backend.Error{Code: backend.EINVALID, Key: "meeting.bad_occurrence", Field: "occurrence.key"}
+	}
+	if o.Start.IsZero() || !o.End.After(o.Start) || o.End.Sub(o.Start) > MaxDuration {
+		return &backend.Error{Code: backend.EINVALID, Key: "meeting.bad_times", Field: "occurrence.end"}
 	}
 	return nil
 }

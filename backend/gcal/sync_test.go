@@ -91,9 +91,7 @@ func (h *harness) provisionLikeAddin(t *testing.T, e *calendar.Event) *backend.M
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.svc.mu.Lock()
-	h.svc.Calls = nil
-	h.svc.mu.Unlock()
+	h.svc.ResetCalls()
 	return m
 }
 
@@ -155,7 +153,7 @@ func TestChangeRaisesProfileAndWritesBack(t *testing.T) {
 	if err := h.syncer.SyncChannel(ctx, ch.ID); err != nil {
 		t.Fatal(err)
 	}
-	calls := h.svc.calls()
+	calls := h.svc.ProvisionCalls()
 	if len(calls) != 1 {
 		t.Fatalf("Provision calls = %d, want 1", len(calls))
 	}
@@ -189,7 +187,7 @@ func TestChangeRaisesProfileAndWritesBack(t *testing.T) {
 	if err := h.syncer.SyncChannel(ctx, ch.ID); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(h.svc.calls()); n != 1 {
+	if n := len(h.svc.ProvisionCalls()); n != 1 {
 		t.Errorf("Provision calls after write-back echo = %d, want 1", n)
 	}
 	if len(h.cal.patches) != patches {
@@ -204,7 +202,7 @@ func TestChangeRaisesProfileAndWritesBack(t *testing.T) {
 	if err := h.syncer.SyncChannel(ctx, ch.ID); err != nil {
 		t.Fatal(err)
 	}
-	calls = h.svc.calls()
+	calls = h.svc.ProvisionCalls()
 	if len(calls) != 2 || calls[1].Req.Profile != classifiers.ProfileProtected || slices.Contains(gcal.Invitees(calls[1].Req.Event), "ombud@advokat.se") {
 		t.Fatalf("after removal: %+v", calls)
 	}
@@ -254,7 +252,7 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	if got, want := h.sleeps, []time.Duration{7 * time.Second, 7 * time.Second}; !slices.Equal(got, want) {
 		t.Errorf("sleeps = %v, want %v", got, want)
 	}
-	if n := len(h.svc.calls()); n != 1 {
+	if n := len(h.svc.ProvisionCalls()); n != 1 {
 		t.Errorf("Provision calls = %d, want 1", n)
 	}
 	// Permanent errors are not retried.
@@ -291,7 +289,7 @@ func TestDeletedMidSyncAndExpiredToken(t *testing.T) {
 	if err := h.syncer.SyncChannel(context.Background(), ch.ID); err != nil {
 		t.Fatalf("deleted event broke sync: %v", err)
 	}
-	if n := len(h.svc.calls()); n != 0 {
+	if n := len(h.svc.ProvisionCalls()); n != 0 {
 		t.Errorf("Provision called for a deleted event")
 	}
 	got, _ := gcal.ChannelByID(context.Background(), h.db, ch.ID)
@@ -306,7 +304,7 @@ func TestDeletedMidSyncAndExpiredToken(t *testing.T) {
 	if err := h.syncer.SyncChannel(context.Background(), ch.ID); err != nil {
 		t.Fatalf("after 410: %v", err)
 	}
-	if n := len(h.svc.calls()); n != 1 {
+	if n := len(h.svc.ProvisionCalls()); n != 1 {
 		t.Errorf("Provision calls after full resync = %d, want 1", n)
 	}
 }

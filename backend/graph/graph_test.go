@@ -242,7 +242,7 @@ func TestChangeRaisesProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.svc.Calls = nil
+	h.svc.ResetCalls()
 	h.g.mu.Lock()
 	h.g.events["AAMk1"]["singleValueExtendedProperties"] = []any{map[string]any{"id": graph.AddinPropertyID(addinID), "value": `{"motesvaktMeeting":"` + string(m.ID) + `","motesvaktProfile":"internal"}`}}
 	h.g.mu.Unlock()
@@ -263,7 +263,7 @@ func TestChangeRaisesProfile(t *testing.T) {
 		t.Fatalf("notification: %d", rec.Code)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(h.svc.calls()) == 0 || h.patchCount() == 0 {
+	for len(h.svc.ProvisionCalls()) == 0 || h.patchCount() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no Provision/write-back after notification")
 		}
@@ -271,7 +271,7 @@ func TestChangeRaisesProfile(t *testing.T) {
 	}
 	cancel()
 	<-done
-	calls := h.svc.calls()
+	calls := h.svc.ProvisionCalls()
 	if len(calls) != 1 {
 		t.Fatalf("Provision calls = %d", len(calls))
 	}
@@ -338,7 +338,7 @@ func TestRetryAfterAndDeleted(t *testing.T) {
 	m, _ := h.svc.Provision(context.Background(), backend.Actor{Email: "anna@kommun.se"}, backend.ProvisionRequest{
 		Event: classifiers.Event{Subject: "Möte", Attendees: []classifiers.Attendee{{Email: "bo@kommun.se"}}}, Profile: classifiers.ProfileInternal,
 		EventRef: backend.EventRef{Provider: backend.ProviderOutlook, ID: "e1", ICalUID: "ical-e1"}})
-	h.svc.Calls = nil
+	h.svc.ResetCalls()
 	h.g.putEvent("e1", "Möte", "bo@kommun.se", "ny@extern.se")
 	h.g.fail("4", http.StatusTooManyRequests, http.StatusServiceUnavailable)
 	out, err := h.syncer.SyncEvent(context.Background(), "anna@kommun.se", "e1", false)
@@ -348,8 +348,8 @@ func TestRetryAfterAndDeleted(t *testing.T) {
 	if got, want := h.sleeps, []time.Duration{4 * time.Second, 4 * time.Second}; !slices.Equal(got, want) {
 		t.Errorf("sleeps %v, want %v", got, want)
 	}
-	if !out.Provisioned || out.Meeting.ID != m.ID || len(h.svc.calls()) != 1 {
-		t.Errorf("outcome %+v calls %d", out, len(h.svc.calls()))
+	if !out.Provisioned || out.Meeting.ID != m.ID || len(h.svc.ProvisionCalls()) != 1 {
+		t.Errorf("outcome %+v calls %d", out, len(h.svc.ProvisionCalls()))
 	}
 	// Deleted mid-sync: a 404 on GET is logged and skipped.
 	out, err = h.syncer.SyncEvent(context.Background(), "anna@kommun.se", "gone", false)

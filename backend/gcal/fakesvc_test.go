@@ -1,6 +1,5 @@
 package gcal_test
 
-
 import "github.com/motesvakt/motesvakt/backend/meetings/meetingstest"
 
 // The shared fake meetings service (real classification, recorded calls).

@@ -711,3 +711,387 @@ func TestClassifyBadInput(t *testing.T) {
 		}
 	})
 }
+
+// recurringEvent is a weekly event JSON with the given start, one hour long.
+func recurringEvent(subject string, start time.Time, attendees ...string) string {
+	var as []string
+	for _, a := range attendees {
+		as = append(as, `{"email":"`+a+`"}`)
+	}
+	return `{"subject":` + jsonString(subject) + `,"organizer":"anna@kommun.se","attendees":[` + strings.Join(as, ",") +
+		`],"start":"` + start.UTC().Format(time.RFC3339) + `","end":"` + start.Add(time.Hour).UTC().Format(time.RFC3339) +
+		`","recurrence":"RRULE:FREQ=WEEKLY;BYDAY=MO"}`
+}
+
+// occurrenceBody provisions one occurrence (start, one hour) of the series
+// ref, with the event times equal to the occurrence's.
+func occurrenceBody(subject, ref, key string, start time.Time, attendees ...string) string {
+	occ := ""
+	if key != "" {
+		occ = `,"occurrence":{"key":"` + key + `","start":"` + start.UTC().Format(time.RFC3339) + `","end":"` + start.Add(time.Hour).UTC().Format(time.RFC3339) + `"}`
+	}
+	return `{"event":` + recurringEvent(subject, start, attendees...) + `,"event_ref":{"provider":"google","id":"` + ref + `","ical_uid":"` + ref + `@google.com"}` + occ + `}`
+}
+
+// newMails delivers queued mail and returns, decoded, the mails to addr
+// that seen has not recorded yet, recording them.
+func (ms *meetingServer) newMails(t *testing.T, addr string, seen map[string]bool) []string {
+	t.Helper()
+	if _, err := ms.Worker.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(ms.Outbox, "*.eml"))
+	var out []string
+	for _, f := range files {
+		if seen[f] {
+			continue
+		}
+		b, _ := os.ReadFile(f)
+		if !strings.Contains(string(b), addr+">") && !strings.Contains(string(b), "To: "+addr) {
+			continue
+		}
+		seen[f] = true
+		dec, _ := io.ReadAll(quotedprintable.NewReader(strings.NewReader(string(b))))
+		out = append(out, string(dec))
+	}
+	return out
+}
+
+// getPage fetches path in lang without following redirects.
+func getPage(t *testing.T, ms *meetingServer, c *http.Client, path, lang string) (int, string, string) {
+	t.Helper()
+	cc := *c
+	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	req, _ := http.NewRequest("GET", ms.URL+path, nil)
+	req.Header.Set("Accept-Language", lang)
+	r, err := cc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return r.StatusCode, string(b), r.Header.Get("Location")
+}
+
+func pathOf(ms *meetingServer, link string) string { return strings.TrimPrefix(link, ms.URL) }
+
+// TestOccurrenceCodes: codes of a recurring meeting are per (guest,
+// occurrence), each valid only in its own occurrence's window.
+func TestOccurrenceCodes(t *testing.T) {
+	ms := newMeetingServer(t)
+	host := ms.signIn(t, "anna@kommun.se", false)
+	const guest = "lev@leverantor.se"
+	// Second occurrence at a distinctive minute, so its mail is recognisable.
+	first := ms.now().Add(10 * time.Minute).Truncate(time.Second)
+	second := first.Add(7 * 24 * time.Hour).Truncate(time.Hour).Add(37 * time.Minute)
+	seen := map[string]bool{}
+
+	resp, m1, raw := provision(t, ms, host, occurrenceBody("Upphandling, veckomöte", "series-1", "series-1@1", first, guest))
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, raw)
+	}
+	mails := ms.newMails(t, guest, seen)
+	if got, want := len(mails), 1; got != want {
+		t.Fatalf("%d mails for the first occurrence, want %d", got, want)
+	}
+	code1, link1 := codeRE.FindString(mails[0]), linkRE.FindString(mails[0])
+	if code1 == "" || link1 != m1.JoinURL {
+		t.Fatalf("first mail: code %q, link %q, want link %q", code1, link1, m1.JoinURL)
+	}
+
+	t.Run("RepeatProvisionIssuesNothing", func(t *testing.T) {
+		resp, m, raw := provision(t, ms, host, occurrenceBody("Upphandling, veckomöte", "series-1", "series-1@1", first, guest))
+		if resp.StatusCode != 200 || m.ID != m1.ID {
+			t.Fatalf("%d %v", resp.StatusCode, raw)
+		}
+		if got := ms.newMails(t, guest, seen); len(got) != 0 {
+			t.Errorf("%d new mails on a repeat provision, want 0", len(got))
+		}
+		if m.JoinURL != m1.JoinURL {
+			t.Errorf("link changed without an invitee change: %s → %s", m1.JoinURL, m.JoinURL)
+		}
+	})
+
+	var code2 string
+	t.Run("NewOccurrenceIssuesNewCode", func(t *testing.T) {
+		resp, m, raw := provision(t, ms, host, occurrenceBody("Upphandling, veckomöte", "series-1", "series-1@2", second, guest))
+		if resp.StatusCode != 200 || m.ID != m1.ID {
+			t.Fatalf("%d %v", resp.StatusCode, raw)
+		}
+		mails := ms.newMails(t, guest, seen)
+		if len(mails) != 1 {
+			t.Fatalf("%d mails for the second occurrence, want 1", len(mails))
+		}
+		code2 = codeRE.FindString(mails[0])
+		if code2 == "" || code2 == code1 || linkRE.FindString(mails[0]) != m.JoinURL {
+			t.Fatalf("second mail: code %q (first %q), link %q", code2, code1, linkRE.FindString(mails[0]))
+		}
+		// The mail names the occurrence it is for.
+		stockholm, _ := time.LoadLocation("Europe/Stockholm")
+		s := second.In(stockholm)
+		if want := s.Format("15:04") + "–" + s.Add(time.Hour).Format("15:04"); !strings.Contains(mails[0], want) {
+			t.Errorf("second mail does not name its occurrence (%s)", want)
+		}
+		occs, err := ms.DB.Occurrences(context.Background(), m.ID)
+		if err != nil || len(occs) != 2 || occs[0].Key != "series-1@1" || occs[1].Key != "series-1@2" || !occs[1].Start.Equal(second) {
+			t.Errorf("stored occurrences %+v %v", occs, err)
+		}
+	})
+
+	t.Run("EachCodeOnlyInItsWindow", func(t *testing.T) {
+		if r, b := redeem(t, ms, anon(), m1.ID, guest, code2, "Lev"); r.StatusCode != 401 {
+			t.Errorf("second occurrence's code works in the first: %d %v", r.StatusCode, b)
+		}
+		if r, b := redeem(t, ms, anon(), m1.ID, guest, code1, "Lev"); r.StatusCode != 200 {
+			t.Fatalf("first occurrence's code: %d %v", r.StatusCode, b)
+		}
+		ms.advance(second.Sub(ms.now()) - 5*time.Minute) // five minutes before the second occurrence
+		if r, b := redeem(t, ms, anon(), m1.ID, guest, code1, "Lev"); r.StatusCode != 401 {
+			t.Errorf("first occurrence's code works a week later: %d %v", r.StatusCode, b)
+		}
+		if r, b := redeem(t, ms, anon(), m1.ID, guest, code2, "Lev"); r.StatusCode != 200 {
+			t.Errorf("second occurrence's code: %d %v", r.StatusCode, b)
+		}
+	})
+}
+
+// TestInviteeChangeRotatesLink: changing a recurring meeting's invitees
+// replaces its join link; the old one gets the 410 page and cannot redeem.
+func TestInviteeChangeRotatesLink(t *testing.T) {
+	ms := newMeetingServer(t)
+	host := ms.signIn(t, "anna@kommun.se", false)
+	start := ms.now().Add(10 * time.Minute).Truncate(time.Second)
+	seen := map[string]bool{}
+	body := func(attendees ...string) string {
+		return occurrenceBody("Lönesamtal, serie", "series-2", "series-2@1", start, attendees...)
+	}
+	resp, m0, raw := provision(t, ms, host, body("a@partner.se", "b@partner.se", "bo@kommun.se"))
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, raw)
+	}
+	mailsA := ms.newMails(t, "a@partner.se", seen)
+	ms.newMails(t, "b@partner.se", seen)
+	if len(mailsA) != 1 || linkRE.FindString(mailsA[0]) != m0.JoinURL {
+		t.Fatalf("first mail to a: %d", len(mailsA))
+	}
+	oldCodeA := codeRE.FindString(mailsA[0])
+	oldLink := m0.JoinURL
+
+	// b leaves, c joins: the link rotates.
+	resp, m1, raw := provision(t, ms, host, body("a@partner.se", "c@partner.se", "bo@kommun.se"))
+	if resp.StatusCode != 200 || m1.ID != m0.ID {
+		t.Fatalf("%d %v", resp.StatusCode, raw)
+	}
+	if m1.JoinURL == oldLink || linkToken(m1.JoinURL) == "" || m1.LinkEpoch != m0.LinkEpoch+1 {
+		t.Fatalf("link did not rotate: %s (epoch %d) → %s (epoch %d)", oldLink, m0.LinkEpoch, m1.JoinURL, m1.LinkEpoch)
+	}
+	if got, _ := ms.Service.Meeting(context.Background(), m1.ID); got.JoinURL != m1.JoinURL {
+		t.Errorf("API join_url %s, provision answered %s", got.JoinURL, m1.JoinURL)
+	}
+
+	newCode := map[string]string{}
+	t.Run("RemainingAndNewGuestsGetTheNewLink", func(t *testing.T) {
+		for _, g := range []string{"a@partner.se", "c@partner.se"} {
+			mails := ms.newMails(t, g, seen)
+			if len(mails) != 1 || linkRE.FindString(mails[0]) != m1.JoinURL || codeRE.FindString(mails[0]) == "" {
+				t.Fatalf("%s: %d new mails, want one with the new link", g, len(mails))
+			}
+			newCode[g] = codeRE.FindString(mails[0])
+		}
+	})
+	t.Run("OldLinkGone", func(t *testing.T) {
+		for _, lang := range []string{"sv", "en"} {
+			status, page, _ := getPage(t, ms, anon(), pathOf(ms, oldLink), lang)
+			want := map[string]string{"sv": "Använd länken i din senaste inbjudan", "en": "Use the link in your latest invitation"}[lang]
+			if status != http.StatusGone || !strings.Contains(page, want) || strings.Contains(page, "Lönesamtal") || strings.Contains(page, `data-testid="join-code"`) {
+				t.Errorf("%s: old link %d %.300s", lang, status, page)
+			}
+			if k := missingKey.FindString(page); k != "" {
+				t.Errorf("%s: missing message %s", lang, k)
+			}
+		}
+		status, page, _ := getPage(t, ms, anon(), pathOf(ms, m1.JoinURL), "en")
+		if status != 200 || !strings.Contains(page, `data-testid="join-code"`) || !strings.Contains(page, `"link":"`+linkToken(m1.JoinURL)+`"`) {
+			t.Errorf("new link: %d %.300s", status, page)
+		}
+	})
+	t.Run("RedeemNeedsTheCurrentLink", func(t *testing.T) {
+		codeA := newCode["a@partner.se"]
+		if codeA == "" {
+			t.Fatal("no new code for a")
+		}
+		r, b := redeemVia(t, ms, anon(), m1.ID, linkToken(oldLink), "a@partner.se", codeA, "A")
+		if r.StatusCode != 403 || !strings.Contains(errMessage(b), "replaced") {
+			t.Errorf("redeem with the old link: %d %v", r.StatusCode, b)
+		}
+		r, b = redeemVia(t, ms, anon(), m1.ID, "", "a@partner.se", codeA, "A")
+		if r.StatusCode != 403 {
+			t.Errorf("redeem without a link: %d %v", r.StatusCode, b)
+		}
+		if r, b := redeemVia(t, ms, anon(), m1.ID, linkToken(m1.JoinURL), "a@partner.se", oldCodeA, "A"); r.StatusCode != 401 {
+			t.Errorf("superseded code still works: %d %v", r.StatusCode, b)
+		}
+		g := anon()
+		if r, b := redeemVia(t, ms, g, m1.ID, linkToken(m1.JoinURL), "a@partner.se", codeA, "A"); r.StatusCode != 200 {
+			t.Fatalf("redeem with the new link: %d %v", r.StatusCode, b)
+		}
+		// With a session, the bare /join/{id} still leads to the room.
+		if status, _, loc := getPage(t, ms, g, "/join/"+string(m1.ID), "en"); status != http.StatusFound || loc != "/m/"+string(m1.ID) {
+			t.Errorf("guest with session: %d → %s", status, loc)
+		}
+		if status, _, loc := getPage(t, ms, host, "/join/"+string(m1.ID), "en"); status != http.StatusFound || loc != "/m/"+string(m1.ID) {
+			t.Errorf("signed-in host: %d → %s", status, loc)
+		}
+		if status, _, _ := getPage(t, ms, anon(), "/join/"+string(m1.ID), "en"); status != http.StatusGone {
+			t.Errorf("bare link without a session: %d", status)
+		}
+	})
+	t.Run("Audited", func(t *testing.T) {
+		recs, err := audit.List(context.Background(), ms.DB.SQL(), audit.Filter{MeetingID: string(m1.ID), Action: "meeting.link_rotated"})
+		if err != nil || len(recs) != 1 || recs[0].Details["reason"] != "invitees" {
+			t.Errorf("rotation audit %+v %v", recs, err)
+		}
+	})
+}
+
+// TestIntervalRotation: with RotateEvery set, a recurring meeting's link
+// changes every interval; a mailed link keeps working through the
+// occurrence it was mailed for.
+func TestIntervalRotation(t *testing.T) {
+	const week = 7 * 24 * time.Hour
+	ms := newMeetingServerWith(t, func(s *meetings.Service) { s.RotateEvery = week })
+	host := ms.signIn(t, "anna@kommun.se", false)
+	// The occurrence straddles the first rotation: it starts 50 minutes
+	// before the week is up and ends 10 minutes after.
+	created := ms.now()
+	start := created.Add(week - 50*time.Minute).Truncate(time.Second)
+	resp, m0, raw := provision(t, ms, host, occurrenceBody("Styrgrupp", "series-3", "series-3@1", start, "lev@leverantor.se"))
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, raw)
+	}
+	mails := ms.newMails(t, "lev@leverantor.se", map[string]bool{})
+	if len(mails) != 1 || linkRE.FindString(mails[0]) != m0.JoinURL {
+		t.Fatalf("mail does not carry the current link")
+	}
+	code := codeRE.FindString(mails[0])
+	current := func() backend.Meeting {
+		// A fresh sign-in: the clock has moved past the last session's end.
+		r, err := ms.signIn(t, "anna@kommun.se", false).Get(ms.URL + "/api/v1/meetings/" + string(m0.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		var m backend.Meeting
+		json.NewDecoder(r.Body).Decode(&m)
+		return m
+	}
+	steps := []struct {
+		name       string
+		at         time.Duration // since creation
+		newEpoch   int64
+		mailedLink int // status of the mailed (epoch 0) link
+		redeem     bool
+	}{
+		{"BeforeTheInterval", week - 2*time.Hour, 0, 200, false},
+		{"AfterTheIntervalDuringTheOccurrence", week + 5*time.Minute, 1, 200, true},
+		{"AfterTheOccurrence", week + 30*time.Minute, 1, http.StatusGone, false},
+		{"TwoIntervals", 2*week + time.Hour, 2, http.StatusGone, false},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			ms.advance(created.Add(st.at).Sub(ms.now()))
+			m := current()
+			if m.LinkEpoch != st.newEpoch || linkToken(m.JoinURL) == "" {
+				t.Fatalf("epoch %d (%s), want %d", m.LinkEpoch, m.JoinURL, st.newEpoch)
+			}
+			if st.newEpoch > 0 && m.JoinURL == m0.JoinURL {
+				t.Errorf("link did not rotate")
+			}
+			if status, page, _ := getPage(t, ms, anon(), pathOf(ms, m.JoinURL), "sv"); status != 200 || !strings.Contains(page, `data-testid="join-code"`) {
+				t.Errorf("current link: %d", status)
+			}
+			if status, _, _ := getPage(t, ms, anon(), pathOf(ms, m0.JoinURL), "sv"); status != st.mailedLink {
+				t.Errorf("mailed link: %d, want %d", status, st.mailedLink)
+			}
+			if st.redeem {
+				// The guest follows the mail: its link and code, in the
+				// occurrence, after the link rotated.
+				if r, b := redeemVia(t, ms, anon(), m0.ID, linkToken(m0.JoinURL), "lev@leverantor.se", code, "Lev"); r.StatusCode != 200 {
+					t.Errorf("redeem via the mailed link: %d %v", r.StatusCode, b)
+				}
+			}
+		})
+	}
+}
+
+// TestNonRecurringLinkStable: a meeting that does not recur keeps one link
+// through invitee changes and time, in the token form all the same.
+func TestNonRecurringLinkStable(t *testing.T) {
+	ms := newMeetingServerWith(t, func(s *meetings.Service) { s.RotateEvery = time.Hour })
+	host := ms.signIn(t, "anna@kommun.se", false)
+	ref := `,"event_ref":{"provider":"outlook","id":"single-1"}`
+	_, m0, raw := provision(t, ms, host, `{"event":`+eventJSON("Upphandling", "anbud", "a@partner.se")+ref+`}`)
+	if !linkRE.MatchString(m0.JoinURL) || m0.LinkEpoch != 0 {
+		t.Fatalf("join URL %q epoch %d: %v", m0.JoinURL, m0.LinkEpoch, raw)
+	}
+	for i, attendees := range [][]string{{"a@partner.se", "b@partner.se"}, {"c@partner.se"}} {
+		resp, m, raw := provision(t, ms, host, `{"event":`+eventJSON("Upphandling v2", "anbud", attendees...)+ref+`}`)
+		if resp.StatusCode != 200 || m.ID != m0.ID {
+			t.Fatalf("update %d: %d %v", i, resp.StatusCode, raw)
+		}
+		if m.JoinURL != m0.JoinURL || m.LinkEpoch != 0 {
+			t.Errorf("update %d: link changed %s → %s", i, m0.JoinURL, m.JoinURL)
+		}
+	}
+	mails := ms.newMails(t, "c@partner.se", map[string]bool{})
+	if len(mails) != 1 || linkRE.FindString(mails[0]) != m0.JoinURL {
+		t.Errorf("new guest's mail does not carry the stable link")
+	}
+	ms.advance(30 * 24 * time.Hour) // many RotateEvery intervals
+	if m, err := ms.Service.Meeting(context.Background(), m0.ID); err != nil || m.JoinURL != m0.JoinURL {
+		t.Errorf("link changed with time: %s → %v %v", m0.JoinURL, m, err)
+	}
+	if status, _, _ := getPage(t, ms, anon(), pathOf(ms, m0.JoinURL), "en"); status != 200 {
+		t.Errorf("stable link: %d", status)
+	}
+}
+
+// TestOpenMeetingJoinNeedsLink: the display-name-only join of an open
+// meeting also needs the current link.
+func TestOpenMeetingJoinNeedsLink(t *testing.T) {
+	ms := newMeetingServer(t)
+	host := ms.signIn(t, "anna@kommun.se", false)
+	_, m, raw := provision(t, ms, host, `{"event":`+eventJSON("Webbinarium om budgeten", "Öppet för alla")+`,"profile":"open"}`)
+	if m.Settings.Guests != "link" {
+		t.Fatalf("not an open meeting: %v", raw)
+	}
+	join := func(link string) int {
+		r, _ := postJSON(t, anon(), ms.URL+"/api/v1/meetings/"+string(m.ID)+"/join", `{"display_name":"Medborgare","link":"`+link+`"}`)
+		return r.StatusCode
+	}
+	if got := join(""); got != 403 {
+		t.Errorf("without link: %d", got)
+	}
+	if got := join(linkToken(m.JoinURL)); got != 200 {
+		t.Errorf("with the link: %d", got)
+	}
+}
+
+func TestProvisionRejectsBadOccurrence(t *testing.T) {
+	ms := newMeetingServer(t)
+	host := ms.signIn(t, "anna@kommun.se", false)
+	start := ms.now().Add(time.Hour).UTC()
+	for name, occ := range map[string]string{
+		"NoKey":        `{"start":"` + start.Format(time.RFC3339) + `","end":"` + start.Add(time.Hour).Format(time.RFC3339) + `"}`,
+		"EndFirst":     `{"key":"k","start":"` + start.Format(time.RFC3339) + `","end":"` + start.Add(-time.Hour).Format(time.RFC3339) + `"}`,
+		"TwoDaysLong":  `{"key":"k","start":"` + start.Format(time.RFC3339) + `","end":"` + start.Add(48*time.Hour).Format(time.RFC3339) + `"}`,
+		"NoTimesAtAll": `{"key":"k"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, _, raw := provision(t, ms, host, `{"event":`+recurringEvent("Serie", start, "a@partner.se")+`,"occurrence":`+occ+`}`)
+			if resp.StatusCode != 400 || errCode(raw) != "invalid" || missingKey.MatchString(errMessage(raw)) {
+				t.Errorf("%d %v", resp.StatusCode, raw)
+			}
+		})
+	}
+}

@@ -888,6 +888,9 @@ func TestInviteeChangeRotatesLink(t *testing.T) {
 	if got, _ := ms.Service.Meeting(context.Background(), m1.ID); got.JoinURL != m1.JoinURL {
 		t.Errorf("API join_url %s, provision answered %s", got.JoinURL, m1.JoinURL)
 	}
+	if status, page, _ := getPage(t, ms, host, "/meetings/"+string(m1.ID), "sv"); status != 200 || !strings.Contains(page, m1.JoinURL) || strings.Contains(page, oldLink) {
+		t.Errorf("host page does not show the current link: %d", status)
+	}
 
 	newCode := map[string]string{}
 	t.Run("RemainingAndNewGuestsGetTheNewLink", func(t *testing.T) {
@@ -955,16 +958,16 @@ func TestInviteeChangeRotatesLink(t *testing.T) {
 }
 
 // TestIntervalRotation: with RotateEvery set, a recurring meeting's link
-// changes every interval; a mailed link keeps working through the
-// occurrence it was mailed for.
+// changes every interval; a mailed link keeps working until the occurrence
+// it was mailed for is over, then gets the 410 page.
 func TestIntervalRotation(t *testing.T) {
 	const week = 7 * 24 * time.Hour
 	ms := newMeetingServerWith(t, func(s *meetings.Service) { s.RotateEvery = week })
 	host := ms.signIn(t, "anna@kommun.se", false)
-	// The occurrence straddles the first rotation: it starts 50 minutes
-	// before the week is up and ends 10 minutes after.
+	// The occurrence is mailed now and held two hours after the first
+	// rotation.
 	created := ms.now()
-	start := created.Add(week - 50*time.Minute).Truncate(time.Second)
+	start := created.Add(week + 2*time.Hour).Truncate(time.Second)
 	resp, m0, raw := provision(t, ms, host, occurrenceBody("Styrgrupp", "series-3", "series-3@1", start, "lev@leverantor.se"))
 	if resp.StatusCode != 200 {
 		t.Fatalf("%d %v", resp.StatusCode, raw)
@@ -993,8 +996,9 @@ func TestIntervalRotation(t *testing.T) {
 		redeem     bool
 	}{
 		{"BeforeTheInterval", week - 2*time.Hour, 0, 200, false},
-		{"AfterTheIntervalDuringTheOccurrence", week + 5*time.Minute, 1, 200, true},
-		{"AfterTheOccurrence", week + 30*time.Minute, 1, http.StatusGone, false},
+		{"AfterTheIntervalBeforeTheOccurrence", week + 30*time.Minute, 1, 200, false},
+		{"DuringTheOccurrence", week + 2*time.Hour + 10*time.Minute, 1, 200, true},
+		{"AfterTheOccurrence", week + 3*time.Hour + time.Minute, 1, http.StatusGone, false},
 		{"TwoIntervals", 2*week + time.Hour, 2, http.StatusGone, false},
 	}
 	for _, st := range steps {

@@ -30,19 +30,16 @@ import (
 // InviteeChanges only moves on recurring meetings, so a meeting that never
 // recurs keeps epoch 0 and one stable link.
 //
-// A link mailed for an occurrence keeps working during that occurrence's
-// join window even if the interval rotated the link since the mail was
-// sent (the occurrence's LinkEpoch); an invitee change re-mails every
-// upcoming occurrence and moves their LinkEpoch, so a removed guest's link
-// stops working at once.
+// A link mailed for an occurrence keeps working until that occurrence
+// ends, even if the interval rotated the link since the mail was sent (the
+// occurrence's LinkEpoch): otherwise a guest mailed on Monday for Friday
+// would hold a dead link whenever a rotation fell in between. An invitee
+// change re-mails every upcoming occurrence and moves their LinkEpoch, so
+// a removed guest's link stops working at once.
 
 // DefaultRotateEvery is the interval the server uses for recurring
 // meetings unless configured otherwise.
 const DefaultRotateEvery = 7 * 24 * time.Hour
-
-// DefaultEarlyJoin matches guestcode's default: codes and an occurrence's
-// link work from 30 minutes before its start.
-const DefaultEarlyJoin = 30 * time.Minute
 
 // tokenLen is the length of a link token in base32 characters.
 const tokenLen = 16
@@ -95,7 +92,7 @@ func (s *Service) joinURLAt(id backend.MeetingID, epoch int64) string {
 }
 
 // LinkValid reports whether token opens m's join page now: the current
-// epoch's token, or the token an occurrence whose join window is open was
+// epoch's token, or the token an occurrence that has not ended yet was
 // mailed with. Anything else is a replaced (or made-up) link.
 func (s *Service) LinkValid(ctx context.Context, m *backend.Meeting, token string) (bool, error) {
 	if len(token) != tokenLen {
@@ -108,7 +105,7 @@ func (s *Service) LinkValid(ctx context.Context, m *backend.Meeting, token strin
 	if m.Recurrence == "" {
 		return false, nil
 	}
-	occs, err := s.DB.OccurrencesAt(ctx, m.ID, now, s.earlyJoin())
+	occs, err := s.DB.OccurrencesEndingAfter(ctx, m.ID, now)
 	if err != nil {
 		return false, err
 	}
@@ -122,13 +119,6 @@ func (s *Service) LinkValid(ctx context.Context, m *backend.Meeting, token strin
 
 func tokenEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(strings.ToLower(a)), []byte(b)) == 1
-}
-
-func (s *Service) earlyJoin() time.Duration {
-	if s.EarlyJoin > 0 {
-		return s.EarlyJoin
-	}
-	return DefaultEarlyJoin
 }
 
 // now is the store's clock, which tests control.

@@ -68,9 +68,6 @@ type Service struct {
 	// link still rotates when the invitee list changes). The server sets
 	// DefaultRotateEvery.
 	RotateEvery time.Duration
-	// EarlyJoin is how long before an occurrence its mailed link works;
-	// default DefaultEarlyJoin (guestcode's own default).
-	EarlyJoin time.Duration
 
 	linkKeyOnce   sync.Once
 	randomLinkKey []byte

@@ -190,10 +190,10 @@ func (tx *Tx) OccurrencesEndingAfter(ctx context.Context, id backend.MeetingID, 
 	return tx.db.occurrences(ctx, tx, `meeting_id = ? AND end_at > ?`, string(id), ms(t))
 }
 
-// OccurrencesAt lists the occurrences whose join window, which opens lead
-// before the start, contains t.
-func (d *DB) OccurrencesAt(ctx context.Context, id backend.MeetingID, t time.Time, lead time.Duration) ([]backend.Occurrence, error) {
-	return d.occurrences(ctx, nil, `meeting_id = ? AND start_at - ? <= ? AND end_at > ?`, string(id), lead.Milliseconds(), ms(t), ms(t))
+// OccurrencesEndingAfter lists a meeting's occurrences that end after t,
+// earliest first.
+func (d *DB) OccurrencesEndingAfter(ctx context.Context, id backend.MeetingID, t time.Time) ([]backend.Occurrence, error) {
+	return d.occurrences(ctx, nil, `meeting_id = ? AND end_at > ?`, string(id), ms(t))
 }
 
 // Occurrences lists all of a meeting's occurrences, earliest first.

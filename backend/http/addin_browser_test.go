@@ -3,7 +3,6 @@ package http_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,28 +12,8 @@ import (
 	"github.com/motesvakt/motesvakt/classifiers"
 )
 
-const addinChromium = "/usr/bin/chromium"
-
 // addinBrowser starts headless Chromium with a fresh profile.
-func addinBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
-	if _, err := os.Stat(addinChromium); err != nil {
-		t.Skip("no chromium at " + addinChromium)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(addinChromium), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	return ctx
-}
+func addinBrowser(t *testing.T) context.Context { return chromiumTab(t, 60*time.Second) }
 
 func addinWait(t *testing.T, ctx context.Context, what, expr string) {
 	t.Helper()
@@ -166,7 +145,7 @@ func TestAddinOutlookTaskPaneAndSend(t *testing.T) {
 	if !addinEval[bool](t, ctx, `__office.completed.onAppointmentSend.allowEvent === true`) {
 		t.Fatalf("send blocked: %s", addinEval[string](t, ctx, `JSON.stringify(__office.completed.onAppointmentSend)`))
 	}
-	calls := as.svc.calls()
+	calls := as.svc.ProvisionCalls()
 	if len(calls) != 1 {
 		t.Fatalf("Provision calls %d", len(calls))
 	}
@@ -190,7 +169,7 @@ func TestAddinOutlookTaskPaneAndSend(t *testing.T) {
 	// Sending an update reuses the event ref: same meeting, one block.
 	addinEval[bool](t, ctx, `__office.fire("onAppointmentSend")`)
 	addinWait(t, ctx, "second send", `!!__office.completed.onAppointmentSend`)
-	calls = as.svc.calls()
+	calls = as.svc.ProvisionCalls()
 	if len(calls) != 2 || calls[1].Req.EventRef != calls[0].Req.EventRef {
 		t.Errorf("resend: %+v", calls)
 	}
@@ -225,7 +204,7 @@ func TestAddinOutlookEventHandlers(t *testing.T) {
 	if !strings.Contains(got, `"allowEvent":false`) || !strings.Contains(got, "not allowed") {
 		t.Errorf("forbidden downgrade completed with %s", got)
 	}
-	if n := len(as.svc.calls()); n != 0 {
+	if n := len(as.svc.ProvisionCalls()); n != 0 {
 		t.Errorf("Provision called %d times", n)
 	}
 	// Backend unreachable: blocked, but the host may send anyway.

@@ -358,7 +358,7 @@ func TestAddinBearerAPI(t *testing.T) {
 	if resp.StatusCode != 200 || m["join_url"] == "" {
 		t.Fatalf("provision: %d %v", resp.StatusCode, m)
 	}
-	calls := as.svc.calls()
+	calls := as.svc.ProvisionCalls()
 	if len(calls) != 1 {
 		t.Fatalf("Provision calls %d", len(calls))
 	}
@@ -483,7 +483,7 @@ func TestAddinGoogleCards(t *testing.T) {
 	// Lowering without a reason: a notification, nothing provisioned.
 	apply := as.googleToken(t, as.URL+"/addin/google/apply", nil)
 	code, body = postGoogle(t, as, "/addin/google/apply", apply, googleEventObject("sv-SE", "ev1", as.googleUserToken(t), attendees, map[string]string{"profile": "internal"}))
-	if code != 200 || !bytes.Contains(body, []byte("motivering")) || len(as.svc.calls()) != 0 {
+	if code != 200 || !bytes.Contains(body, []byte("motivering")) || len(as.svc.ProvisionCalls()) != 0 {
 		t.Errorf("downgrade without reason: %d %s", code, body)
 	}
 	code, body = postGoogle(t, as, "/addin/google/apply", apply, googleEventObject("sv-SE", "ev1", as.googleUserToken(t), attendees, map[string]string{"profile": "protected"}))
@@ -491,7 +491,7 @@ func TestAddinGoogleCards(t *testing.T) {
 		t.Fatalf("apply: %d %s", code, body)
 	}
 	golden(t, as.URL, body, "addin_google_apply_sv.json")
-	calls := as.svc.calls()
+	calls := as.svc.ProvisionCalls()
 	if len(calls) != 1 || calls[0].By.Email != "anna@kommun.se" || calls[0].Req.EventRef.Key() != "google:ical:ev1@google.com" || len(calls[0].Req.Event.Attendees) != 2 {
 		t.Fatalf("provision calls %+v", calls)
 	}

@@ -2,7 +2,6 @@ package http_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -16,33 +15,8 @@ import (
 	"github.com/motesvakt/motesvakt/locales"
 )
 
-const chromiumPath = "/usr/bin/chromium"
-
 // browser starts headless Chromium with a fresh profile.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skip("no chromium at " + chromiumPath)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	return ctx
-}
+func browser(t *testing.T) context.Context { return chromiumTab(t, 60*time.Second) }
 
 // waitFor evaluates expr until it is true, riding out page loads (an
 // evaluation during navigation fails and is retried).

@@ -43,10 +43,12 @@ func findChromium(t *testing.T) string {
 	return ""
 }
 
-// roomBrowser starts one headless Chromium for a test. Pages opened with
-// newPage live in separate browser contexts (separate cookie jars), so a
-// host and a guest never share a session.
-func roomBrowser(t *testing.T) context.Context {
+// chromiumAllocator prepares one headless Chromium per test with a fresh
+// profile and the flags every browser test here needs: root without a
+// sandbox, no network chatter, fake camera and microphone, loopback ICE to
+// the test SFU, and no throttling of background pages. Every browser test
+// in this package starts from it.
+func chromiumAllocator(t *testing.T) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(findChromium(t)),
@@ -70,13 +72,32 @@ func roomBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelA)
+	return actx
+}
+
+// chromiumTab starts the browser with one tab whose operations must all end
+// within timeout.
+func chromiumTab(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
+	ctx, cancelC := chromedp.NewContext(chromiumAllocator(t))
+	ctx, cancelT := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() { cancelT(); cancelC() })
+	return ctx
+}
+
+// roomBrowser starts one headless Chromium for a test. Pages opened with
+// newPage live in separate browser contexts (separate cookie jars), so a
+// host and a guest never share a session.
+func roomBrowser(t *testing.T) context.Context {
+	t.Helper()
+	actx := chromiumAllocator(t)
 	bctx, cancelB := chromedp.NewContext(actx)
 	if err := chromedp.Do(bctx); err != nil { // start the browser now
 		cancelB()
-		cancelA()
 		t.Fatalf("start chromium: %v", err)
 	}
-	t.Cleanup(func() { cancelB(); cancelA() })
+	t.Cleanup(cancelB)
 	return bctx
 }
 
@@ -455,7 +476,7 @@ func TestRoomBrowserGuestLobby(t *testing.T) {
 	// joinAsGuest types the mail's code into the join page like a person.
 	joinAsGuest := func(name, email, code, display string) *roomPage {
 		g := newRoomPage(t, br, ms.URL, name)
-		g.do("join page", chromedp.Navigate(ms.URL+"/join/"+string(m.ID)+"?lang=en"),
+		g.do("join page", chromedp.Navigate(m.JoinURL+"?lang=en"),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="join-email"]`)),
 			chromedp.SendKeys(chromedp.CSS(`[data-testid="join-email"]`), email),
 			chromedp.SendKeys(chromedp.CSS(`[data-testid="join-code"]`), code),

@@ -2,7 +2,6 @@ package http_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -19,33 +18,7 @@ import (
 // recBrowser is headless Chromium with fake media devices and a fresh
 // profile. Loopback ICE is allowed so the page's PeerConnections reach the
 // SFU on 127.0.0.1.
-func recBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
-	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
-		t.Skip("no chromium at /usr/bin/chromium")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath("/usr/bin/chromium"),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	return ctx
-}
+func recBrowser(t *testing.T) context.Context { return chromiumTab(t, 90*time.Second) }
 
 func recWaitJS(t *testing.T, ctx context.Context, what, expr string, logs ...*lockedBuffer) {
 	t.Helper()

@@ -54,6 +54,7 @@ type Config struct {
 	RequireHostMFA  bool
 	KeepDrafts      time.Duration
 	TwoHostApproval bool
+	LinkRotateEvery time.Duration
 
 	ShutdownGrace time.Duration
 
@@ -110,6 +111,7 @@ func (c *Config) options() []option {
 		{name: "server-secret", help: "32+ byte secret for guest-code HMACs and CSRF; default: generated in <data>/keys/server.key", secret: true, str: &c.ServerSecret},
 		{name: "require-host-mfa", help: "require MFA for everyone who provisions meetings", boolean: &c.RequireHostMFA},
 		{name: "two-host-approval", help: "protected meetings need two hosts to admit an external participant", boolean: &c.TwoHostApproval},
+		{name: "link-rotate-every", help: "recurring meetings get a new join link this often (and whenever invitees change); 0 = only on invitee changes", dur: &c.LinkRotateEvery},
 		{name: "keep-drafts", help: "how long classified drafts are kept for admins' dry runs; 0 keeps none", dur: &c.KeepDrafts},
 		{name: "sfu-udp-port", help: "the one UDP port for all media (ICE UDP mux)", num: &c.SFUUDPPort},
 		{name: "sfu-public-ips", help: "comma list of public IPs to announce when behind NAT", str: &c.SFUPublicIPs},
@@ -150,7 +152,7 @@ func DefaultConfig() Config {
 		OIDCRolesClaim: "groups", OIDCAdminRoles: "motesvakt-admin",
 		SFUUDPPort: 50000, SMTPPort: 587, SMTPFrom: "motesvakt@example.se", SMTPTLS: "starttls",
 		VaultTransit: "transit/motesvakt", ShutdownGrace: 10 * time.Second, KeepDrafts: 30 * 24 * time.Hour,
-		AddinOutlookID: DefaultOutlookAddinID,
+		AddinOutlookID: DefaultOutlookAddinID, LinkRotateEvery: 7 * 24 * time.Hour,
 		EntraIssuer:    "https://login.microsoftonline.com/{tenantid}/v2.0",
 		EntraJWKSURL:   "https://login.microsoftonline.com/common/discovery/v2.0/keys",
 		GoogleJWKSURL:  "https://www.googleapis.com/oauth2/v3/certs",

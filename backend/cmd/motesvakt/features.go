@@ -173,6 +173,7 @@ func (a *app) features(ctx context.Context, domains backend.Domains, public *url
 	svc := &meetings.Service{
 		DB: a.db, Policy: rs, Codes: codes, Outbox: outbox, Mail: renderer, Rooms: rm,
 		PublicURL: public, Internal: domains, Lang: lang, RequireHostMFA: cfg.RequireHostMFA, MailQueued: worker.Notify, Log: a.log,
+		LinkKey: subkey(a.secret, "joinlink"), RotateEvery: cfg.LinkRotateEvery,
 		DraftRecorder: func(ctx context.Context, ev classifiers.Event, res classifiers.Result) {
 			if err := rs.RecordDraft(ctx, ev, res, a.db.Now()); err != nil {
 				a.log.Warn("record draft", "err", err)

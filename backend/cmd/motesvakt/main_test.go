@@ -30,7 +30,9 @@ func TestConfigPrecedence(t *testing.T) {
 		want func(Config) string
 	}{
 		{"Defaults", nil, nil, func(c Config) string { return c.Addr + " " + c.Lang + " " + c.Data }},
-		{"File", []string{"--config", file}, nil, func(c Config) string { return c.Addr + " " + c.Lang + " " + c.OIDCClientSecret + " " + fmt.Sprint(c.SMTPPort) }},
+		{"File", []string{"--config", file}, nil, func(c Config) string {
+			return c.Addr + " " + c.Lang + " " + c.OIDCClientSecret + " " + fmt.Sprint(c.SMTPPort)
+		}},
 		{"EnvBeatsFile", []string{"--config", file}, map[string]string{"MOTESVAKT_ADDR": "127.0.0.1:2222"}, func(c Config) string { return c.Addr + " " + c.Lang }},
 		{"FlagBeatsEnv", []string{"--config", file, "--addr", "127.0.0.1:3333"}, map[string]string{"MOTESVAKT_ADDR": "127.0.0.1:2222"}, func(c Config) string { return c.Addr }},
 		{"SecretFileEnv", nil, map[string]string{"MOTESVAKT_SMTP_PASSWORD_FILE": secret}, func(c Config) string { return c.SMTPPassword }},
@@ -121,7 +123,9 @@ func TestRunErrors(t *testing.T) {
 		defer cancel()
 		addr := freeAddr(t)
 		done := make(chan int)
-		go func() { done <- run(ctx, []string{"serve", "--data", data, "--addr", addr}, nil, io.Discard, io.Discard, env(nil)) }()
+		go func() {
+			done <- run(ctx, []string{"serve", "--data", data, "--addr", addr}, nil, io.Discard, io.Discard, env(nil))
+		}()
 		waitHTTP(t, "http://"+addr+"/healthz")
 		var errb bytes.Buffer
 		code := run(context.Background(), []string{"serve", "--data", data, "--addr", freeAddr(t)}, nil, io.Discard, &errb, env(nil))

@@ -311,3 +311,19 @@ func headerOf(err error) http.Header {
 	}
 	return http.Header{}
 }
+
+// OriginalStart is when an instance of a recurring series was originally
+// scheduled (zero for anything else); it keys the occurrence's codes even
+// after the instance is moved.
+func OriginalStart(e *calendar.Event) time.Time {
+	if e == nil || e.OriginalStartTime == nil {
+		return time.Time{}
+	}
+	if t, err := time.Parse(time.RFC3339, e.OriginalStartTime.DateTime); err == nil {
+		return t.UTC()
+	}
+	if t, err := time.Parse("2006-01-02", e.OriginalStartTime.Date); err == nil {
+		return t.UTC()
+	}
+	return time.Time{}
+}

@@ -298,6 +298,7 @@ func (s *Syncer) syncEvent(ctx context.Context, svc *calendar.Service, calendarI
 		} else {
 			e = fresh
 			change.Event = ToEvent(e)
+			change.OriginalStart = OriginalStart(e)
 		}
 	}
 	out, err := Reconcile(ctx, s.Meetings, change, s.Lang)

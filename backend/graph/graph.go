@@ -77,11 +77,14 @@ func NewClientAt(baseURL string, hc *http.Client, addinID string) (*Client, erro
 // Event is what we read of an Outlook event.
 type Event struct {
 	ID, ICalUID, Type, SeriesMasterID string
-	MeetingID                         backend.MeetingID
-	Profile                           string
-	Cancelled                         bool
-	Location                          string
-	Input                             classifiers.Event
+	// OriginalStart is set for one occurrence of a series: the start it
+	// had in the series before any move (keys the occurrence's codes).
+	OriginalStart time.Time
+	MeetingID     backend.MeetingID
+	Profile       string
+	Cancelled     bool
+	Location      string
+	Input         classifiers.Event
 }
 
 // Ref is the event's idempotency reference.
@@ -125,6 +128,9 @@ func convert(ev models.Eventable, addinID string) *Event {
 	out := &Event{ID: str(ev.GetId()), ICalUID: str(ev.GetICalUId()), SeriesMasterID: str(ev.GetSeriesMasterId())}
 	if t := ev.GetTypeEscaped(); t != nil {
 		out.Type = t.String()
+	}
+	if o := ev.GetOriginalStart(); o != nil {
+		out.OriginalStart = o.UTC()
 	}
 	if b := ev.GetIsCancelled(); b != nil {
 		out.Cancelled = *b

@@ -386,7 +386,7 @@ func (s *Syncer) SyncEvent(ctx context.Context, user, eventID string, deleted bo
 		s.Log.Info("graph event deleted mid-sync; skipped")
 		return gcal.Reconcile(ctx, s.Meetings, gcal.Change{Ref: backend.EventRef{Provider: backend.ProviderOutlook, ID: eventID}, Cancelled: true}, s.Lang)
 	}
-	out, err := gcal.Reconcile(ctx, s.Meetings, gcal.Change{Ref: ev.Ref(), MeetingID: ev.MeetingID, Event: ev.Input, Cancelled: ev.Cancelled}, s.Lang)
+	out, err := gcal.Reconcile(ctx, s.Meetings, gcal.Change{Ref: ev.Ref(), MeetingID: ev.MeetingID, Event: ev.Input, Cancelled: ev.Cancelled, OriginalStart: ev.OriginalStart}, s.Lang)
 	if err != nil || out.Meeting == nil || ev.Cancelled {
 		return out, err
 	}

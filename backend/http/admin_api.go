@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/motesvakt/motesvakt/backend"
-	"github.com/motesvakt/motesvakt/backend/audit"
 	"github.com/motesvakt/motesvakt/backend/rules"
 	"github.com/motesvakt/motesvakt/classifiers"
 	"github.com/motesvakt/motesvakt/locales"
@@ -79,39 +78,11 @@ func WithAdmin(r *rules.Store, opts ...AdminOption) Option {
 // is audited (admin.forbidden); without a session it is a plain 401.
 func (a *admin) guard(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if _, err := requireRole(c, backend.RoleAdmin); err != nil {
-			if backend.ErrorCode(err) == backend.EFORBIDDEN {
-				if aerr := a.auditForbidden(c); aerr != nil {
-					return aerr // fail closed: no audit record, no answer either
-				}
-			}
+		if _, err := a.s.requireAdmin(c); err != nil {
 			return err
 		}
 		return next(c)
 	}
-}
-
-func (a *admin) auditForbidden(c echo.Context) error {
-	sess := SessionOf(c)
-	actor := audit.Anonymous
-	switch {
-	case sess != nil && sess.Kind == backend.SessionGuest:
-		actor = audit.GuestActor(sess.InviteeID)
-	case sess != nil:
-		actor = audit.Actor("user:" + string(sess.UserID))
-	}
-	ctx := c.Request().Context()
-	tx, err := a.s.DB().SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	_, err = audit.Append(ctx, tx, audit.Entry{Time: a.now(), Actor: actor, ActorIP: c.RealIP(), Action: audit.AdminForbidden,
-		Outcome: audit.Denied, Details: map[string]string{"method": c.Request().Method, "route": c.Path()}})
-	if err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 func (a *admin) actor(c echo.Context) rules.Actor {

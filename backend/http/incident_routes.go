@@ -153,7 +153,7 @@ type reviewRow struct {
 // reviewPage is the admin review queue: meetings flagged by incidents, with
 // their recordings and the incident's audit trail.
 func (rr *recordingRoutes) reviewPage(c echo.Context) error {
-	if _, err := requireRole(c, backend.RoleAdmin); err != nil {
+	if _, err := rr.s.requireAdmin(c); err != nil {
 		return err
 	}
 	items, err := rr.rec.ReviewQueue(c.Request().Context())
@@ -184,7 +184,7 @@ func (rr *recordingRoutes) reviewPage(c echo.Context) error {
 }
 
 func (rr *recordingRoutes) adminActor(c echo.Context) (recorder.Actor, error) {
-	sess, err := requireRole(c, backend.RoleAdmin)
+	sess, err := rr.s.requireAdmin(c)
 	if err != nil {
 		return recorder.Actor{}, err
 	}

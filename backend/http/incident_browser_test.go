@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -136,4 +137,10 @@ func TestIncidentBrowser(t *testing.T) {
 			t.Errorf("no %s audit entry", a)
 		}
 	}
+
+	// The host finds the recordings on the meeting page and plays one.
+	run("meeting page", chromedp.Navigate(e.URL+"/meetings/mtgb"))
+	recWaitJS(t, ctx, "recording links on the meeting page", `document.querySelectorAll('[data-testid="recording-link"]').length === `+strconv.Itoa(len(recs)))
+	run("open the audio recording", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('[data-testid="recording-link"]')].find(a => a.closest('tr').textContent.includes('Ogg')).click(); undefined`))
+	recWaitJS(t, ctx, "audio element fed by the API", `!!document.querySelector('audio[src^="/api/v1/recordings/"]')`)
 }

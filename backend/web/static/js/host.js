@@ -99,7 +99,32 @@ function newMeetingPage(form) {
   classify();
 }
 
+// listRecordings shows the meeting's recordings, each linking to its
+// playback page; the section stays hidden when there are none (or when
+// recording is not available on this server).
+async function listRecordings(meeting) {
+  const box = document.querySelector('[data-testid="recordings-section"]');
+  if (!box) return;
+  let data;
+  try { data = await api('GET', `/api/v1/meetings/${meeting}/recordings`); } catch { return; }
+  if (!data.recordings || data.recordings.length === 0) return;
+  const body = box.querySelector('tbody');
+  body.replaceChildren(...data.recordings.map((r) => {
+    const tr = document.createElement('tr');
+    const cells = [t('host.recording_' + r.kind), new Date(r.created).toLocaleString(boot.lang), `${Math.round(r.bytes / 1024)} kB`,
+      t('host.recording_state_' + r.state) + (r.legal_hold ? ' · ' + t('host.legal_hold') : '')];
+    for (const c of cells) { const td = document.createElement('td'); td.textContent = c; tr.append(td); }
+    const td = document.createElement('td');
+    const a = document.createElement('a');
+    a.href = r.page; a.textContent = t('host.play'); a.dataset.testid = 'recording-link';
+    td.append(a); tr.append(td);
+    return tr;
+  }));
+  box.hidden = false;
+}
+
 function meetingPage(section) {
+  listRecordings(section.dataset.meeting);
   const errorEl = document.querySelector('[data-testid="host-error"]');
   document.addEventListener('click', async (ev) => {
     const btn = ev.target.closest('button[data-action]');

@@ -171,23 +171,21 @@ func (mr *meetingRoutes) get(c echo.Context) error {
 }
 
 func (mr *meetingRoutes) revokeGuest(c echo.Context) error {
-	by, err := mr.actor(c)
-	if err != nil {
-		return err
-	}
-	m, err := mr.svc.RevokeGuest(c.Request().Context(), by, backend.MeetingID(c.Param("id")), backend.InviteeID(c.Param("guest")))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, m)
+	return mr.guestAction(c, mr.svc.RevokeGuest)
 }
 
 func (mr *meetingRoutes) resendGuest(c echo.Context) error {
+	return mr.guestAction(c, mr.svc.ResendInvitation)
+}
+
+// guestAction runs a host's action on one guest and answers with the
+// meeting as it now stands.
+func (mr *meetingRoutes) guestAction(c echo.Context, act func(context.Context, backend.Actor, backend.MeetingID, backend.InviteeID) (*backend.Meeting, error)) error {
 	by, err := mr.actor(c)
 	if err != nil {
 		return err
 	}
-	m, err := mr.svc.ResendInvitation(c.Request().Context(), by, backend.MeetingID(c.Param("id")), backend.InviteeID(c.Param("guest")))
+	m, err := act(c.Request().Context(), by, backend.MeetingID(c.Param("id")), backend.InviteeID(c.Param("guest")))
 	if err != nil {
 		return err
 	}

@@ -3,13 +3,6 @@ package rules
 import (
 	"context"
 	"sort"
-	"strings"
-	"unicode"
-	"unicode/utf8"
-
-	"golang.org/x/net/html"
-	"golang.org/x/net/html/atom"
-	"golang.org/x/text/unicode/norm"
 
 	"github.com/motesvakt/motesvakt/classifiers"
 	"github.com/motesvakt/motesvakt/locales"
@@ -98,30 +91,17 @@ func reasonDelta(a, b []classifiers.Reason) []classifiers.Reason {
 // offsets. Personal identity numbers show their masked form, never the
 // digits.
 func Highlight(ev classifiers.Event, reasons []classifiers.Reason) []FieldText {
-	texts := []struct{ field, raw string }{
-		{"subject", ev.Subject}, {"location", ev.Location}, {"body", ev.Body}, {"attendees", attendeeNames(ev)},
-	}
 	out := []FieldText{}
-	for _, f := range texts {
-		if f.raw == "" {
-			continue
-		}
-		raw := f.raw
-		if f.field == "body" && looksLikeHTML(raw) {
-			raw = htmlToText(raw)
-		}
-		t := normalizeText(raw)
-		if t == "" {
-			continue
-		}
+	for _, f := range classifiers.NormalizedFields(ev) {
+		t := f.Text
 		var rs []classifiers.Reason
 		for _, r := range reasons {
-			if r.Field == f.field && r.Start >= 0 && r.End <= len(t) && r.Start < r.End {
+			if r.Field == f.Field && r.Start >= 0 && r.End <= len(t) && r.Start < r.End {
 				rs = append(rs, r)
 			}
 		}
 		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Start < rs[j].Start })
-		ft := FieldText{Field: f.field}
+		ft := FieldText{Field: f.Field}
 		pos := 0
 		for _, r := range rs {
 			if r.Start < pos {
@@ -149,93 +129,4 @@ func Highlight(ev classifiers.Event, reasons []classifiers.Reason) []FieldText {
 		out = append(out, ft)
 	}
 	return out
-}
-
-// The functions below mirror classifiers' unexported text normalization,
-// which reason offsets refer to. TestHighlightMatchesReasons keeps them in
-// step; classifiers could export them and this copy would go.
-
-func attendeeNames(ev classifiers.Event) string {
-	var b strings.Builder
-	add := func(n string) {
-		if strings.TrimSpace(n) == "" {
-			return
-		}
-		if b.Len() > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(n)
-	}
-	add(ev.Organizer.Name)
-	for _, a := range ev.Attendees {
-		add(a.Name)
-	}
-	return b.String()
-}
-
-func normalizeText(s string) string {
-	s = norm.NFC.String(s)
-	var b strings.Builder
-	space := true
-	for _, r := range s {
-		switch {
-		case r == '\u00ad' || r == '\u200b' || r == '\u200c' || r == '\u200d' || r == '\u2060' || r == '\ufeff':
-			continue
-		case r < utf8.RuneSelf && (r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\f' || r == '\v') || r >= utf8.RuneSelf && unicode.IsSpace(r):
-			if !space {
-				b.WriteByte(' ')
-				space = true
-			}
-			continue
-		}
-		b.WriteRune(unicode.ToLower(r))
-		space = false
-	}
-	return strings.TrimSuffix(b.String(), " ")
-}
-
-func looksLikeHTML(s string) bool {
-	for i := strings.IndexByte(s, '<'); i >= 0 && i+1 < len(s); {
-		c := s[i+1]
-		if ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || c == '/' || c == '!' {
-			return strings.IndexByte(s[i+1:], '>') >= 0
-		}
-		j := strings.IndexByte(s[i+1:], '<')
-		if j < 0 {
-			return false
-		}
-		i += 1 + j
-	}
-	return false
-}
-
-func htmlToText(s string) string {
-	z := html.NewTokenizer(strings.NewReader(s))
-	var b strings.Builder
-	skip := 0
-	for {
-		tt := z.Next()
-		switch tt {
-		case html.ErrorToken:
-			return b.String()
-		case html.TextToken:
-			if skip == 0 {
-				b.Write(z.Text())
-			}
-		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
-			name, _ := z.TagName()
-			switch atom.Lookup(name) {
-			case atom.Script, atom.Style, atom.Head, atom.Title, atom.Template, atom.Noscript:
-				if tt == html.StartTagToken {
-					skip++
-				} else if tt == html.EndTagToken && skip > 0 {
-					skip--
-				}
-			case atom.Br, atom.P, atom.Div, atom.Li, atom.Tr, atom.Td, atom.Th, atom.H1, atom.H2,
-				atom.H3, atom.H4, atom.H5, atom.H6, atom.Table, atom.Ul, atom.Ol, atom.Blockquote,
-				atom.Pre, atom.Hr, atom.Section, atom.Article, atom.Header, atom.Footer, atom.Dd, atom.Dt:
-				b.WriteByte('\n')
-			}
-		}
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -239,6 +240,15 @@ func (p *roomPage) waitDOM(what string, within time.Duration, expr string) {
 	}
 }
 
+// click clicks the element matching sel as soon as it exists. The room
+// re-renders its panels on signaling messages, so a node found by one CDP
+// call may be replaced before the next; finding and clicking in one
+// evaluation cannot race.
+func (p *roomPage) click(what, sel string) {
+	p.t.Helper()
+	p.waitDOM(what, 15*time.Second, `(() => { const e = document.querySelector(`+strconv.Quote(sel)+`); if (!e) return false; e.click(); return true; })()`)
+}
+
 func (p *roomPage) eval(js string) string {
 	p.t.Helper()
 	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](js))
@@ -359,27 +369,31 @@ func TestRoomBrowserInternalsSeeEachOther(t *testing.T) {
 	})
 
 	t.Run("LockToggle", func(t *testing.T) {
-		anna.do("lock", chromedp.Click(chromedp.CSS(`[data-testid="lock-toggle"]`)))
+		anna.click("lock", `[data-testid="lock-toggle"]`)
 		bo.waitState("locked seen by participant", 15*time.Second, func(st clientState) bool { return st.Locked })
-		anna.do("unlock", chromedp.Click(chromedp.CSS(`[data-testid="lock-toggle"]`)))
+		anna.click("unlock", `[data-testid="lock-toggle"]`)
 		bo.waitState("unlocked", 15*time.Second, func(st clientState) bool { return !st.Locked })
 	})
 
 	t.Run("ChatReachesTheOtherPage", func(t *testing.T) {
-		bo.do("chat", chromedp.SetValue(chromedp.CSS(`[data-testid="chat-input"]`), "Hej Anna"),
-			chromedp.Click(chromedp.CSS(`[data-testid="chat-send"]`)))
+		// Type and send in one evaluation: the chat panel may re-render
+		// between two CDP calls.
+		bo.waitDOM("chat", 15*time.Second, `(() => {
+			const i = document.querySelector('[data-testid="chat-input"]'), b = document.querySelector('[data-testid="chat-send"]');
+			if (!i || !b) return false;
+			i.value = 'Hej Anna'; i.dispatchEvent(new Event('input', {bubbles: true})); b.click(); return true; })()`)
 		anna.waitDOM("chat line", 15*time.Second, `[...document.querySelectorAll('[data-testid="chat-line"]')].some(e => e.textContent.includes('Hej Anna'))`)
 	})
 
 	t.Run("HostMutesParticipant", func(t *testing.T) {
-		anna.do("mute bo", chromedp.Click(chromedp.CSS(`[data-testid="participant"][data-participant="`+string(boID)+`"] [data-testid="mute-button"]`)))
+		anna.click("mute bo", `[data-testid="participant"][data-participant="`+string(boID)+`"] [data-testid="mute-button"]`)
 		bo.waitState("muted by host", 15*time.Second, func(st clientState) bool { return st.Me != nil && st.Me.Muted })
 		anna.waitDOM("muted badge", 15*time.Second, `!!document.querySelector('[data-testid="participant"][data-participant="`+string(boID)+`"] [data-testid="muted-badge"]')`)
 		if got := bo.eval(`document.querySelector('[data-testid="mic-toggle"]').getAttribute('aria-pressed')`); got != "false" {
 			t.Errorf("muted participant's mic toggle pressed=%s", got)
 		}
 		// Only the person can take their microphone back.
-		bo.do("unmute self", chromedp.Click(chromedp.CSS(`[data-testid="mic-toggle"]`)))
+		bo.click("unmute self", `[data-testid="mic-toggle"]`)
 		anna.waitState("bo unmuted", 15*time.Second, func(st clientState) bool {
 			for _, p := range st.Participants {
 				if p.ID == boID {
@@ -391,9 +405,9 @@ func TestRoomBrowserInternalsSeeEachOther(t *testing.T) {
 	})
 
 	t.Run("RecordToggle", func(t *testing.T) {
-		anna.do("record", chromedp.Click(chromedp.CSS(`[data-testid="record-toggle"]`)))
+		anna.click("record", `[data-testid="record-toggle"]`)
 		bo.waitDOM("recording indicator", 15*time.Second, `!!document.querySelector('[data-testid="recording-indicator"]')`)
-		anna.do("stop recording", chromedp.Click(chromedp.CSS(`[data-testid="record-toggle"]`)))
+		anna.click("stop recording", `[data-testid="record-toggle"]`)
 		bo.waitState("recording stopped", 15*time.Second, func(st clientState) bool { return !st.Recording })
 	})
 
@@ -401,7 +415,7 @@ func TestRoomBrowserInternalsSeeEachOther(t *testing.T) {
 		// This server has no recorder wired, so the endpoint is absent:
 		// the page says so instead of failing silently.
 		anna.eval(`window.confirm = () => true, 'ok'`)
-		anna.do("incident", chromedp.Click(chromedp.CSS(`[data-testid="incident-button"]`)))
+		anna.click("incident", `[data-testid="incident-button"]`)
 		anna.waitDOM("incident error", 15*time.Second, `!!document.querySelector('[data-testid="room-error"][data-code="incident_unavailable"]')`)
 	})
 
@@ -410,7 +424,7 @@ func TestRoomBrowserInternalsSeeEachOther(t *testing.T) {
 		if err != nil || !ok {
 			t.Skip("this Chromium has no getDisplayMedia")
 		}
-		anna.do("share", chromedp.Click(chromedp.CSS(`[data-testid="share-toggle"]`)))
+		anna.click("share", `[data-testid="share-toggle"]`)
 		deadline := time.Now().Add(15 * time.Second)
 		for {
 			st, _ := bo.state()
@@ -431,7 +445,7 @@ func TestRoomBrowserInternalsSeeEachOther(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		bo.waitDOM("screen tile", 15*time.Second, `!!document.querySelector('[data-testid="screen-tile"] video[data-track]:not([data-track=""])')`)
-		anna.do("stop share", chromedp.Click(chromedp.CSS(`[data-testid="share-toggle"]`)))
+		anna.click("stop share", `[data-testid="share-toggle"]`)
 		bo.waitState("screen share gone", 10*time.Second, func(st clientState) bool {
 			for _, r := range st.RemoteTracks {
 				if r.Source == "screen" {
@@ -503,7 +517,7 @@ func TestRoomBrowserGuestLobby(t *testing.T) {
 			t.Errorf("state lobby %+v", st.Lobby)
 		}
 	})
-	anna.do("admit", chromedp.Click(chromedp.CSS(entry("lev@leverantor.se")+` [data-testid="admit-button"]`)))
+	anna.click("admit", entry("lev@leverantor.se")+` [data-testid="admit-button"]`)
 	ls := lev.inRoom(10 * time.Second)
 	if ls.Me == nil || ls.Me.Level != sfu.LevelCodeVerified || ls.Me.Role != sfu.RoleGuest {
 		t.Fatalf("guest identity in room %+v", ls.Me)
@@ -531,9 +545,9 @@ func TestRoomBrowserGuestLobby(t *testing.T) {
 			t.Fatal("guest offered screen share before promotion")
 		}
 		row := `[data-testid="participant"][data-participant="` + string(ls.Me.ID) + `"]`
-		anna.do("promote", chromedp.Click(chromedp.CSS(row+` [data-testid="promote-button"]`)))
+		anna.click("promote", row+` [data-testid="promote-button"]`)
 		lev.waitDOM("share offered", 15*time.Second, `!!document.querySelector('[data-testid="share-toggle"]')`)
-		lev.do("share", chromedp.Click(chromedp.CSS(`[data-testid="share-toggle"]`)))
+		lev.click("share", `[data-testid="share-toggle"]`)
 		anna.waitState("guest's screen", 15*time.Second, func(st clientState) bool {
 			for _, r := range st.RemoteTracks {
 				if r.Participant == string(ls.Me.ID) && r.Source == "screen" && r.BytesReceived > 0 {
@@ -542,7 +556,7 @@ func TestRoomBrowserGuestLobby(t *testing.T) {
 			}
 			return false
 		})
-		anna.do("demote", chromedp.Click(chromedp.CSS(row+` [data-testid="demote-button"]`)))
+		anna.click("demote", row+` [data-testid="demote-button"]`)
 		lev.waitState("share stopped with a reason", 15*time.Second, func(st clientState) bool {
 			refused := false
 			for _, e := range st.Errors {
@@ -564,7 +578,7 @@ func TestRoomBrowserGuestLobby(t *testing.T) {
 	t.Run("Deny", func(t *testing.T) {
 		eva := joinAsGuest("eva", "eva@konsult.se", evaCode, "Eva Konsult")
 		anna.waitDOM("lobby entry for eva", 10*time.Second, `!!document.querySelector('`+entry("eva@konsult.se")+`')`)
-		anna.do("deny", chromedp.Click(chromedp.CSS(entry("eva@konsult.se")+` [data-testid="deny-button"]`)))
+		anna.click("deny", entry("eva@konsult.se")+` [data-testid="deny-button"]`)
 		eva.waitState("denied", 10*time.Second, func(st clientState) bool { return st.Phase == "denied" })
 		eva.waitDOM("denied view", 15*time.Second, `!!document.querySelector('[data-testid="room-denied"]')`)
 		anna.waitState("lobby empty", 15*time.Second, func(st clientState) bool { return len(st.Lobby) == 0 })

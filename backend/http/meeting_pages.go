@@ -1,6 +1,8 @@
 package http
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 
@@ -77,7 +79,10 @@ func (mr *meetingRoutes) roomPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	who, err := mr.rooms.Identity(m, SessionOf(c))
+	// Each page load is its own tab: a signed-in user can be in the room
+	// from two tabs at once (and talk to themselves).
+	tab := randomTab()
+	who, err := mr.rooms.Identity(m, SessionOf(c), tab)
 	if err != nil {
 		if backend.ErrorCode(err) == backend.EUNAUTHORIZED || backend.ErrorCode(err) == backend.EFORBIDDEN && SessionOf(c) != nil && SessionOf(c).Kind == backend.SessionGuest && SessionOf(c).MeetingID != string(m.ID) {
 			return c.Redirect(http.StatusFound, "/join/"+string(m.ID))
@@ -89,7 +94,7 @@ func (mr *meetingRoutes) roomPage(c echo.Context) error {
 	p.Messages = locales.For(Lang(c)).Messages("room.", "classify.profile.")
 	p.Boot = map[string]any{
 		"meeting": publicView(m), "settings": m.Settings, "me": who,
-		"signal": "/api/v1/meetings/" + string(m.ID) + "/signal",
+		"signal": "/api/v1/meetings/" + string(m.ID) + "/signal?tab=" + tab,
 	}
 	p.Data = map[string]any{"Meeting": publicView(m), "Me": who}
 	return mr.s.render(c, "room", p)
@@ -150,4 +155,11 @@ func (mr *meetingRoutes) detailPage(c echo.Context) error {
 	p.Boot = map[string]any{"meeting": m.ID}
 	p.Data = m
 	return mr.s.render(c, "meeting", p)
+}
+
+// randomTab names one page load of the room (see rooms.ValidTab).
+func randomTab() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

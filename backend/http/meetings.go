@@ -336,7 +336,7 @@ func (mr *meetingRoutes) signal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	who, err := mr.rooms.Identity(m, SessionOf(c))
+	who, err := mr.rooms.Identity(m, SessionOf(c), c.QueryParam("tab"))
 	if err != nil {
 		return err
 	}

@@ -343,6 +343,10 @@ type wsClient struct {
 }
 
 func dialSignal(t *testing.T, ms *meetingServer, c *http.Client, meeting backend.MeetingID) (*wsClient, *http.Response, error) {
+	return dialSignalTab(t, ms, c, meeting, "")
+}
+
+func dialSignalTab(t *testing.T, ms *meetingServer, c *http.Client, meeting backend.MeetingID, tab string) (*wsClient, *http.Response, error) {
 	u, _ := url.Parse(ms.URL)
 	hdr := http.Header{}
 	for _, ck := range c.Jar.Cookies(u) {
@@ -351,7 +355,11 @@ func dialSignal(t *testing.T, ms *meetingServer, c *http.Client, meeting backend
 	hdr.Set("Origin", ms.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ms.URL, "http")+"/api/v1/meetings/"+string(meeting)+"/signal", &websocket.DialOptions{HTTPHeader: hdr})
+	u2 := "ws" + strings.TrimPrefix(ms.URL, "http") + "/api/v1/meetings/" + string(meeting) + "/signal"
+	if tab != "" {
+		u2 += "?tab=" + tab
+	}
+	conn, resp, err := websocket.Dial(ctx, u2, &websocket.DialOptions{HTTPHeader: hdr})
 	if err != nil {
 		return nil, resp, err
 	}
@@ -1097,5 +1105,68 @@ func TestProvisionRejectsBadOccurrence(t *testing.T) {
 				t.Errorf("%d %v", resp.StatusCode, raw)
 			}
 		})
+	}
+}
+
+// TestTwoTabsAndRemoval: one signed-in user in two tabs is two participants
+// (so a newcomer can talk to themselves); once a host removes that user,
+// no tab of theirs gets back in.
+func TestTwoTabsAndRemoval(t *testing.T) {
+	ms := newMeetingServer(t)
+	host := ms.signIn(t, "anna@kommun.se", false)
+	_, m, raw := provision(t, ms, host, `{"event":`+eventJSON("Veckomöte", "Planering", "bo@kommun.se")+`}`)
+	if m.ID == "" {
+		t.Fatal(raw)
+	}
+	if m.Settings.Lobby != "externals" {
+		t.Fatalf("want an internal meeting, got lobby %q", m.Settings.Lobby)
+	}
+	hw, _, err := dialSignalTab(t, ms, host, m.ID, "hosttab1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw.send(sfu.Message{Type: sfu.TypeJoin})
+	hw.await(sfu.TypeWelcome)
+	bo := ms.signIn(t, "bo@kommun.se", false)
+	b1, _, err := dialSignalTab(t, ms, bo, m.ID, "botab001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1.send(sfu.Message{Type: sfu.TypeJoin})
+	w1 := b1.await(sfu.TypeWelcome)
+	b2, _, err := dialSignalTab(t, ms, bo, m.ID, "botab002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2.send(sfu.Message{Type: sfu.TypeJoin})
+	w2 := b2.await(sfu.TypeWelcome)
+	if w1.Me == nil || w2.Me == nil || w1.Me.ID == w2.Me.ID {
+		t.Fatalf("two tabs share one participant: %+v / %+v", w1.Me, w2.Me)
+	}
+	if st := ms.Rooms.SFU.Lookup(sfu.RoomID(m.ID)).Snapshot(); len(st.Participants) != 3 {
+		t.Fatalf("%d participants, want host + two tabs", len(st.Participants))
+	}
+	t.Run("BadTabIgnored", func(t *testing.T) {
+		// An invalid tab falls back to the plain user id.
+		b3, _, err := dialSignalTab(t, ms, bo, m.ID, "NOT-VALID!")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b3.send(sfu.Message{Type: sfu.TypeJoin})
+		if w := b3.await(sfu.TypeWelcome); w.Me == nil || strings.Contains(string(w.Me.ID), "NOT") {
+			t.Errorf("welcome %+v", w.Me)
+		}
+	})
+	hw.send(sfu.Message{Type: sfu.TypeRemove, Target: w1.Me.ID})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := b1.c.Read(ctx); err != nil {
+			break
+		}
+	}
+	_, resp, err := dialSignalTab(t, ms, bo, m.ID, "botab003")
+	if err == nil || resp == nil || resp.StatusCode != 403 {
+		t.Errorf("removed user back in from a new tab: err=%v resp=%v", err, resp)
 	}
 }

@@ -53,6 +53,10 @@ type Manager struct {
 	mu     sync.Mutex
 	actors map[sfu.ParticipantID]participantRef
 	ends   map[backend.MeetingID]time.Time // live rooms and when their meeting ends
+	// banned holds, per room, the signed-in users a host removed or denied.
+	// The SFU bars the participant id; since a user may join from several
+	// tabs (each its own participant), the ban is kept per person here.
+	banned map[sfu.RoomID]map[string]bool
 }
 
 // Grace is how long a room stays open after its meeting's end.
@@ -91,6 +95,11 @@ func (r *Manager) CloseEnded(now time.Time) int {
 			ended = append(ended, id)
 			delete(r.ends, id)
 		}
+	}
+	r.mu.Unlock()
+	r.mu.Lock()
+	for _, id := range ended {
+		delete(r.banned, sfu.RoomID(id))
 	}
 	r.mu.Unlock()
 	for _, id := range ended {
@@ -149,8 +158,25 @@ func GuestParticipantID(sessionHash string) sfu.ParticipantID {
 	return sfu.ParticipantID("g_" + sessionHash)
 }
 
-// Identity establishes who a session is in meeting m, or refuses.
-func (r *Manager) Identity(m *backend.Meeting, sess *backend.Session) (sfu.Identity, error) {
+// ValidTab reports whether s can name a browser tab: 6–32 characters of
+// [a-z0-9]. Pages send a fresh one per load.
+func ValidTab(s string) bool {
+	if len(s) < 6 || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Identity establishes who a session is in meeting m, or refuses. A
+// signed-in user may be in the room from several tabs: tab (see ValidTab)
+// makes each its own participant; without it a second connection replaces
+// the first. A guest always has one participant per session.
+func (r *Manager) Identity(m *backend.Meeting, sess *backend.Session, tab string) (sfu.Identity, error) {
 	if sess == nil {
 		return sfu.Identity{}, backend.Errorf(backend.EUNAUTHORIZED, "error.unauthorized")
 	}
@@ -183,7 +209,14 @@ func (r *Manager) Identity(m *backend.Meeting, sess *backend.Session) (sfu.Ident
 		if m.Settings.SignIn == "required_mfa" && !sess.MFA {
 			return id, backend.Errorf(backend.EFORBIDDEN, "auth.mfa_required")
 		}
-		id = sfu.Identity{ID: sfu.ParticipantID("u_" + string(sess.UserID)), DisplayName: displayName(sess), Email: sess.Email, Internal: internal}
+		if r.isBanned(sfu.RoomID(m.ID), "user:"+string(sess.UserID)) {
+			return id, backend.Errorf(backend.EFORBIDDEN, "meeting.removed")
+		}
+		pid := "u_" + string(sess.UserID)
+		if ValidTab(tab) {
+			pid += "_" + tab
+		}
+		id = sfu.Identity{ID: sfu.ParticipantID(pid), DisplayName: displayName(sess), Email: sess.Email, Internal: internal}
 		switch {
 		case internal && sess.MFA:
 			id.Level = sfu.LevelInternalMFA
@@ -223,6 +256,29 @@ func displayName(s *backend.Session) string {
 		return s.Name
 	}
 	return strings.Split(s.Email, "@")[0]
+}
+
+func (r *Manager) isBanned(room sfu.RoomID, subject string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.banned[room][subject]
+}
+
+// ban bars a signed-in user from coming back to room from any tab.
+func (r *Manager) ban(room sfu.RoomID, who sfu.Identity) {
+	ref := r.ref(who)
+	if !strings.HasPrefix(ref.subject, "user:") {
+		return // guests are barred by session in the SFU
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.banned == nil {
+		r.banned = map[sfu.RoomID]map[string]bool{}
+	}
+	if r.banned[room] == nil {
+		r.banned[room] = map[string]bool{}
+	}
+	r.banned[room][ref.subject] = true
 }
 
 // Actor is the audit actor of a room participant (user:…, guest:…).
@@ -277,7 +333,11 @@ func (h hooks) Admit(ctx context.Context, room sfu.RoomID, by, whom sfu.Identity
 }
 
 func (h hooks) Deny(ctx context.Context, room sfu.RoomID, by, whom sfu.Identity) error {
-	return h.record(ctx, room, by, audit.LobbyDeny, audit.Denied, &whom, evidence(whom), nil)
+	if err := h.record(ctx, room, by, audit.LobbyDeny, audit.Denied, &whom, evidence(whom), nil); err != nil {
+		return err
+	}
+	h.r.ban(room, whom)
+	return nil
 }
 
 func (h hooks) Moderate(ctx context.Context, room sfu.RoomID, by sfu.Identity, action string, target sfu.Identity) error {
@@ -312,7 +372,13 @@ func (h hooks) Moderate(ctx context.Context, room sfu.RoomID, by sfu.Identity, a
 			details["target_"+k] = v
 		}
 	}
-	return h.record(ctx, room, by, a, audit.Success, whom, details, then)
+	if err := h.record(ctx, room, by, a, audit.Success, whom, details, then); err != nil {
+		return err
+	}
+	if action == "remove" {
+		h.r.ban(room, target)
+	}
+	return nil
 }
 
 func (h hooks) Joined(ctx context.Context, room sfu.RoomID, who sfu.Identity) {

@@ -75,3 +75,11 @@ func TestTwoHostApprovalOnlyForProtected(t *testing.T) {
 		t.Error("approval on without the policy")
 	}
 }
+
+func TestValidTab(t *testing.T) {
+	for tab, want := range map[string]bool{"abc123": true, "0123456789abcdef": true, "ab": false, "ABCDEF": false, "abc-12": false, "": false, "a234567890123456789012345678901234": false} {
+		if got := ValidTab(tab); got != want {
+			t.Errorf("ValidTab(%q) = %v, want %v", tab, got, want)
+		}
+	}
+}

@@ -143,6 +143,9 @@ type ProvisionRequest struct {
 	Occurrence *Occurrence `json:"occurrence,omitempty"`
 	// Lang is the language of guest mails; default the service's.
 	Lang locales.Lang `json:"lang,omitempty"`
+	// FromSync marks a provision driven by a calendar change rather than
+	// by the host; a profile it raises is mailed to the host.
+	FromSync bool `json:"-"`
 }
 
 // PolicySource hands out the classification engine in force. Each

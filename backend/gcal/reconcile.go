@@ -103,7 +103,7 @@ func Reconcile(ctx context.Context, svc backend.MeetingService, ch Change, lang 
 	// The series' key, not the instance's: every occurrence of one series
 	// belongs to the one meeting.
 	req := backend.ProvisionRequest{Event: ch.Event, Profile: profile, OverrideReason: reason, EventRef: ref, Lang: lang,
-		Occurrence: ch.Occurrence(ref)}
+		Occurrence: ch.Occurrence(ref), FromSync: true}
 	got, err := svc.Provision(ctx, host, req)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("meeting %s: provision: %w", m.ID, err)

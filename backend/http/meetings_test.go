@@ -1170,3 +1170,45 @@ func TestTwoTabsAndRemoval(t *testing.T) {
 		t.Errorf("removed user back in from a new tab: err=%v resp=%v", err, resp)
 	}
 }
+
+// TestSyncRaiseTellsHost: when a calendar change raises a meeting's
+// profile, the room follows and the host gets a mail saying so; the host's
+// own edits do not mail them.
+func TestSyncRaiseTellsHost(t *testing.T) {
+	ms := newMeetingServer(t)
+	host := ms.signIn(t, "anna@kommun.se", false)
+	_, m, raw := provision(t, ms, host, `{"event":`+eventJSON("Veckomöte", "Planering", "bo@kommun.se")+`,"event_ref":{"provider":"google","id":"ev-1"}}`)
+	if m.Profile != "internal" {
+		t.Fatalf("%v", raw)
+	}
+	var ev classifiers.Event
+	json.Unmarshal([]byte(eventJSON("Veckomöte", "Vi tar upp Bos sjukskrivning.", "bo@kommun.se", "x@gmail.com")), &ev)
+	by := backend.Actor{UserID: m.HostUserID, Email: m.HostEmail, Roles: []backend.Role{backend.RoleHost}}
+	got, err := ms.Service.Provision(context.Background(), by, backend.ProvisionRequest{Event: ev, EventRef: m.EventRef, Lang: locales.English, FromSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Profile != "protected" {
+		t.Fatalf("profile %s", got.Profile)
+	}
+	notice := ms.mailFor(t, "anna@kommun.se")
+	for _, want := range []string{"raised its protection level from Internal meeting to Protected meeting", "sensitive personal data", "/meetings/" + string(m.ID)} {
+		if !strings.Contains(strings.Join(strings.Fields(notice), " "), want) {
+			t.Errorf("host notice lacks %q:\n%s", want, notice)
+		}
+	}
+	if codeRE.MatchString(notice) || strings.Contains(notice, "<code") {
+		t.Error("host notice carries a code row")
+	}
+	// The host's own edits are not mailed back to them.
+	before, _ := filepath.Glob(filepath.Join(ms.Outbox, "*.eml"))
+	json.Unmarshal([]byte(eventJSON("Veckomöte", "Personuppgiftsincident", "bo@kommun.se", "x@gmail.com")), &ev)
+	if _, err := ms.Service.Provision(context.Background(), by, backend.ProvisionRequest{Event: ev, EventRef: m.EventRef}); err != nil {
+		t.Fatal(err)
+	}
+	ms.Worker.RunOnce(context.Background())
+	after, _ := filepath.Glob(filepath.Join(ms.Outbox, "*.eml"))
+	if len(after) != len(before) {
+		t.Errorf("a host edit mailed %d messages", len(after)-len(before))
+	}
+}

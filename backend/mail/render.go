@@ -278,11 +278,11 @@ var htmlBody = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 {{if .Link}}<table role="presentation" style="border-collapse:collapse;margin:1em 0">
 <tr><th scope="row" style="text-align:left;padding:4px 12px 4px 0">{{.WhenLabel}}</th><td>{{.When}}</td></tr>
 <tr><th scope="row" style="text-align:left;padding:4px 12px 4px 0">{{.LinkLabel}}</th><td><a href="{{.Link}}">{{.Link}}</a></td></tr>
-<tr><th scope="row" style="text-align:left;padding:4px 12px 4px 0">{{.CodeLabel}}</th><td><code style="font-size:22px;letter-spacing:2px;font-weight:bold">{{.Code}}</code></td></tr>
-</table>
+{{if .Code}}<tr><th scope="row" style="text-align:left;padding:4px 12px 4px 0">{{.CodeLabel}}</th><td><code style="font-size:22px;letter-spacing:2px;font-weight:bold">{{.Code}}</code></td></tr>
+{{end}}</table>
 <p><a href="{{.Link}}" style="display:inline-block;padding:10px 18px;background:#1d4f91;color:#ffffff;text-decoration:none;border-radius:4px">{{.Button}}</a></p>
-<p style="font-size:14px">{{.LinkNote}}</p>
-{{end}}{{range .Paragraphs}}<p>{{.}}</p>
+{{if .LinkNote}}<p style="font-size:14px">{{.LinkNote}}</p>
+{{end}}{{end}}{{range .Paragraphs}}<p>{{.}}</p>
 {{end}}<hr style="border:none;border-top:1px solid #cccccc">
 <p style="font-size:13px;color:#555555">{{.Footer}}</p>
 </body></html>

@@ -309,7 +309,16 @@ func (s *Service) Provision(ctx context.Context, by backend.Actor, req backend.P
 		}
 		q, err := s.syncGuests(ctx, tx, by, m, want, occ, rotated, lang)
 		queued = q
-		return err
+		if err != nil {
+			return err
+		}
+		if req.FromSync && previous != "" && chosen.Rank() > previous.Rank() {
+			if err := s.tellHostRaised(ctx, tx, m, previous, res.Explanation, lang); err != nil {
+				return err
+			}
+			queued = true
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -321,6 +330,20 @@ func (s *Service) Provision(ctx context.Context, by backend.Actor, req backend.P
 		s.Rooms.Apply(m)
 	}
 	return s.Meeting(ctx, m.ID)
+}
+
+// tellHostRaised mails the host that a calendar change raised the
+// meeting's profile, and why; the room has already followed.
+func (s *Service) tellHostRaised(ctx context.Context, tx *sqlite.Tx, m *backend.Meeting, previous classifiers.Profile, why string, lang locales.Lang) error {
+	p := locales.For(lang)
+	msg, err := s.Mail.ProfileRaised(mail.ProfileRaised{Lang: lang, MeetingID: mail.MeetingID(m.ID), To: m.HostEmail, Title: m.Title,
+		Start: m.Start, End: m.End, From: p.T("classify.profile." + string(previous)), ToP: p.T("classify.profile." + string(m.Profile)),
+		Explanation: why, MeetingURL: strings.TrimRight(s.PublicURL.String(), "/") + "/meetings/" + string(m.ID)}, tx.Now)
+	if err != nil {
+		return err
+	}
+	_, err = s.Outbox.Enqueue(ctx, tx.Tx, msg, tx.Now)
+	return err
 }
 
 // invitees is the event's attendee list as the service sees it: lower-cased

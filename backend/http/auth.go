@@ -71,7 +71,7 @@ func (s *Server) callback(c echo.Context) error {
 	id, err := s.oidc.Finish(ctx, auth.Flow{State: flow.State, Nonce: flow.Nonce, Verifier: flow.Verifier}, c.QueryParam("code"))
 	if err != nil {
 		key, _ := backend.ErrorKey(err)
-		s.hooks.SignInFailed(ctx, c.RealIP(), key)
+		s.hooks.SignInFailed(ctx, s.db, c.RealIP(), key)
 		return err
 	}
 	if err := s.startSession(c, id); err != nil {

@@ -20,8 +20,15 @@ func (auditHooks) SignedIn(ctx context.Context, tx *sqlite.Tx, ip string, s *bac
 	return err
 }
 
-// SignInFailed is best effort: there is no transaction to share.
-func (auditHooks) SignInFailed(ctx context.Context, ip, reason string) {}
+// SignInFailed records a refused OIDC sign-in (bad token, nonce, state…)
+// with the reason's message key; who it was is not known.
+func (auditHooks) SignInFailed(ctx context.Context, db *sqlite.DB, ip, reason string) {
+	db.InTx(ctx, func(tx *sqlite.Tx) error {
+		_, err := audit.Append(ctx, tx.Tx, audit.Entry{Time: tx.Now, Actor: audit.Anonymous, ActorIP: ip, Action: audit.SignInFailed,
+			Outcome: audit.Failure, Details: map[string]string{"reason": reason}})
+		return err
+	})
+}
 
 // auditDelivery records each mail outcome with the status change.
 func auditDelivery(ctx context.Context, tx *sql.Tx, r mail.Result) error {

@@ -64,3 +64,22 @@ func run2(ctx context.Context, args ...string) (int, string, string) {
 	code := run(ctx, args, nil, &out, &errb, env(nil))
 	return code, out.String(), errb.String()
 }
+
+// TestSignInFailedAudited: a refused sign-in leaves an entry with the
+// reason's key and the address, and nothing about who it claimed to be.
+func TestSignInFailedAudited(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "m.db"), migrations()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	auditHooks{}.SignInFailed(ctx, db, "127.0.0.1", "auth.bad_nonce")
+	recs, err := audit.List(ctx, db.SQL(), audit.Filter{Action: audit.SignInFailed})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("%v %v", recs, err)
+	}
+	if r := recs[0]; r.Actor != audit.Anonymous || r.Outcome != audit.Failure || r.Details["reason"] != "auth.bad_nonce" || r.ActorIP != "127.0.0.1" {
+		t.Errorf("entry %+v", r)
+	}
+}

@@ -407,6 +407,8 @@ func TestRoomBrowserInternalsSeeEachOther(t *testing.T) {
 	t.Run("RecordToggle", func(t *testing.T) {
 		anna.click("record", `[data-testid="record-toggle"]`)
 		bo.waitDOM("recording indicator", 15*time.Second, `!!document.querySelector('[data-testid="recording-indicator"]')`)
+		// Seen and heard: the other page chimed and announced it too.
+		bo.waitDOM("recording announced", 15*time.Second, `window.motesvakt.state().recordingCues >= 1 && document.querySelector('[data-testid="room-announce"]').textContent.includes('recorded')`)
 		anna.click("stop recording", `[data-testid="record-toggle"]`)
 		bo.waitState("recording stopped", 15*time.Second, func(st clientState) bool { return !st.Recording })
 	})

@@ -26,6 +26,7 @@ const state = {
   permissions: { publish: [], chat: false, moderate: false, record: false },
   options: null,
   recording: false,
+  recordingCues: 0,
   locked: false,
   speaker: '',
   errors: [],
@@ -70,6 +71,7 @@ function handle(m) {
       state.participants = m.participants || [];
       state.published = m.published || [];
       state.speaker = m.speaker || '';
+      if (m.recording) recordingCue(true); // joining a meeting that is being recorded
       state.recording = !!m.recording;
       state.locked = !!m.locked;
       startPublishing();
@@ -116,6 +118,7 @@ function handle(m) {
       if (typeof m.locked === 'boolean') state.locked = m.locked;
       break;
     case 'recording_state':
+      if (!!m.recording !== state.recording) recordingCue(!!m.recording);
       state.recording = !!m.recording;
       break;
     case 'chat':
@@ -683,6 +686,35 @@ async function refreshStats() {
 }
 setInterval(() => { refreshStats().catch(() => {}); }, STATS_EVERY_MS);
 
+// recordingCue makes a start or stop of recording heard as well as seen:
+// a short rising (start) or falling (stop) two-tone chime and a spoken
+// announcement for screen readers. Everyone in the room gets it.
+let cueAudio = null;
+function recordingCue(on) {
+  state.recordingCues += 1;
+  const live = document.getElementById('room-announce');
+  if (live) live.textContent = t(on ? 'room.recording.announce_on' : 'room.recording.announce_off');
+  try {
+    cueAudio = cueAudio || new AudioContext();
+    const tones = on ? [660, 880] : [880, 660];
+    tones.forEach((f, i) => {
+      const osc = cueAudio.createOscillator();
+      const gain = cueAudio.createGain();
+      const at = cueAudio.currentTime + i * 0.22;
+      osc.frequency.value = f;
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.2, at + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.2);
+      osc.connect(gain).connect(cueAudio.destination);
+      osc.start(at);
+      osc.stop(at + 0.21);
+    });
+  } catch (e) {
+    // No audio output (or autoplay refused): the banner and the
+    // announcement still tell.
+  }
+}
+
 function snapshot() {
   const remoteTracks = remoteStats.map((s) => {
     const el = document.querySelector(`video[data-track="${CSS.escape(s.id)}"]`);
@@ -696,7 +728,7 @@ function snapshot() {
     phase: state.phase, me: state.me, participants: state.participants, lobby: state.lobby, remoteTracks,
     recording: state.recording, locked: state.locked, speaker: state.speaker, errors: state.errors,
     permissions: state.permissions, options: state.options, published: state.published, chat: state.chat,
-    reconnects: state.reconnects, sharing: state.sharing,
+    reconnects: state.reconnects, sharing: state.sharing, recordingCues: state.recordingCues,
     local: Object.fromEntries([...media.local].map(([k, tr]) => [k, { live: tr.readyState === 'live', enabled: tr.enabled }])),
     publishing: [...media.senders.keys()],
   }));

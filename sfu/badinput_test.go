@@ -56,7 +56,7 @@ func TestMalformedMessages(t *testing.T) {
 				t.Errorf("message not localized: %q", m.Error.Message)
 			}
 			select {
-			case <-c.end.Closed():
+			case <-c.End.Closed():
 				if !tc.closed {
 					t.Errorf("session closed, want it open")
 				}
@@ -85,14 +85,17 @@ func TestMalformedMessages(t *testing.T) {
 			_ = c.SendRaw([]byte("}{"))
 		}
 		select {
-		case <-c.end.Closed():
+		case <-c.End.Closed():
 		case <-time.After(2 * time.Second):
 			t.Fatal("spammer not closed")
 		}
 	})
 	t.Run("lang in join localizes errors", func(t *testing.T) {
 		srv, cli := sfutest.Pipe()
-		api, _ := clientAPI()
+		api, err := sfutest.LoopbackAPI()
+		if err != nil {
+			t.Fatal(err)
+		}
 		c := sfutest.NewClient(api, cli)
 		go func() { _ = room.Serve(context.Background(), srv, host("svensk")) }()
 		_ = c.Join("sv-SE")
@@ -172,7 +175,7 @@ func TestJoinFlood(t *testing.T) {
 	}
 	for _, c := range refused {
 		select {
-		case <-c.end.Closed():
+		case <-c.End.Closed():
 		case <-time.After(2 * time.Second):
 			t.Fatal("rate-limited session left open")
 		}

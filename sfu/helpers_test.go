@@ -64,29 +64,13 @@ func newSFU(t testing.TB, hooks sfu.Hooks, mod func(*sfu.Config)) *sfu.SFU {
 	return s
 }
 
-var clientAPI = sync.OnceValues(sfutest.LoopbackAPI)
-
-type tclient struct {
-	*sfutest.Client
-	end   *sfutest.PipeEnd
-	serve chan error
-}
+// tclient is a test participant (sfutest.Session).
+type tclient = sfutest.Session
 
 // connect starts a session for who and sends join.
 func connect(t testing.TB, room *sfu.Room, who sfu.Identity) *tclient {
 	t.Helper()
-	api, err := clientAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, cli := sfutest.Pipe()
-	tc := &tclient{Client: sfutest.NewClient(api, cli), end: cli, serve: make(chan error, 1)}
-	go func() { tc.serve <- room.Serve(context.Background(), srv, who) }()
-	t.Cleanup(tc.Close)
-	if err := tc.Join("en"); err != nil {
-		t.Fatal(err)
-	}
-	return tc
+	return sfutest.Connect(t, room, who)
 }
 
 func ctxT(t testing.TB, d time.Duration) context.Context {
@@ -97,11 +81,7 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 
 func expect(t testing.TB, c *tclient, typ string, match func(sfu.Message) bool) sfu.Message {
 	t.Helper()
-	m, err := c.Expect(ctxT(t, 5*time.Second), typ, match)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return sfutest.MustExpect(t, c.Client, 5*time.Second, typ, match)
 }
 
 func expectError(t testing.TB, c *tclient, code string) sfu.Message {

@@ -74,7 +74,7 @@ func TestLobby(t *testing.T) {
 		}
 		expect(t, g, sfu.TypeDenied, nil)
 		select {
-		case <-g.end.Closed():
+		case <-g.End.Closed():
 		case <-time.After(2 * time.Second):
 			t.Fatal("denied session not closed")
 		}

@@ -84,7 +84,7 @@ func TestMediaFlowsAndRenegotiates(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-c.end.Closed():
+	case <-c.End.Closed():
 	case <-time.After(2 * time.Second):
 		t.Fatal("removed participant's connection still open")
 	}

@@ -139,27 +139,12 @@ func (e *env) meeting(id string, p classifiers.Profile) (*backend.Meeting, *sfu.
 	return m, e.sfu.Room(sfu.RoomID(id), rooms.OptionsFor(m))
 }
 
-var clientAPI = sync.OnceValues(sfutest.LoopbackAPI)
-
-type client struct {
-	*sfutest.Client
-	serve chan error
-}
+// client is a test participant (sfutest.Session).
+type client = sfutest.Session
 
 func connect(t testing.TB, room *sfu.Room, who sfu.Identity) *client {
 	t.Helper()
-	api, err := clientAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, cli := sfutest.Pipe()
-	c := &client{Client: sfutest.NewClient(api, cli), serve: make(chan error, 1)}
-	go func() { c.serve <- room.Serve(context.Background(), srv, who) }()
-	t.Cleanup(c.Close)
-	if err := c.Join("en"); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return sfutest.Connect(t, room, who)
 }
 
 func ctxT(t testing.TB, d time.Duration) context.Context {
@@ -170,11 +155,7 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 
 func expect(t testing.TB, c *client, typ string, match func(sfu.Message) bool) sfu.Message {
 	t.Helper()
-	m, err := c.Expect(ctxT(t, 10*time.Second), typ, match)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return sfutest.MustExpect(t, c.Client, 10*time.Second, typ, match)
 }
 
 func ident(id string, role sfu.Role, level sfu.IdentityLevel, internal bool) sfu.Identity {

@@ -40,10 +40,8 @@ type Syncer struct {
 	Now  func() time.Time
 	Tick func(d time.Duration) <-chan time.Time
 
-	once   sync.Once
-	kicks  chan ChannelID
-	mu     sync.Mutex
-	queued map[ChannelID]bool
+	once  sync.Once
+	kicks *WorkQueue[ChannelID]
 }
 
 func (s *Syncer) init() {
@@ -69,8 +67,7 @@ func (s *Syncer) init() {
 		if s.Retry.Now == nil {
 			s.Retry.Now = s.Now
 		}
-		s.kicks = make(chan ChannelID, 1024)
-		s.queued = map[ChannelID]bool{}
+		s.kicks = NewWorkQueue[ChannelID](1024)
 	})
 }
 
@@ -130,17 +127,7 @@ func (s *Syncer) fullSyncToken(ctx context.Context, svc *calendar.Service, calen
 	}
 }
 
-func (s *Syncer) tx(ctx context.Context, f func(*sql.Tx) error) error {
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := f(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
+func (s *Syncer) tx(ctx context.Context, f func(*sql.Tx) error) error { return InTx(ctx, s.DB, f) }
 
 // Handler receives Google's push notifications. It answers at once and
 // leaves the work to Run: Google only needs a 2xx. Unknown channels and
@@ -174,15 +161,7 @@ func (s *Syncer) Handler() http.Handler {
 // Kick queues a sync of one channel; repeated kicks coalesce.
 func (s *Syncer) Kick(id ChannelID) {
 	s.init()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.queued[id] {
-		return
-	}
-	select {
-	case s.kicks <- id:
-		s.queued[id] = true
-	default:
+	if !s.kicks.Add(id) {
 		s.Log.Warn("gcal sync queue full; next notification or renewal will catch up", "channel", id)
 	}
 }
@@ -190,25 +169,15 @@ func (s *Syncer) Kick(id ChannelID) {
 // Run processes kicks and renews channels every interval until ctx ends.
 func (s *Syncer) Run(ctx context.Context, interval time.Duration) error {
 	s.init()
-	tick := s.Tick(interval)
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case id := <-s.kicks:
-			s.mu.Lock()
-			delete(s.queued, id)
-			s.mu.Unlock()
-			if err := s.SyncChannel(ctx, id); err != nil {
-				s.Log.Error("gcal sync failed; will retry on next notification", "channel", id, "err", err)
-			}
-		case <-tick:
-			if err := s.Renew(ctx); err != nil {
-				s.Log.Error("gcal renewal", "err", err)
-			}
-			tick = s.Tick(interval)
+	return s.kicks.Run(ctx, s.Tick, interval, func(id ChannelID) {
+		if err := s.SyncChannel(ctx, id); err != nil {
+			s.Log.Error("gcal sync failed; will retry on next notification", "channel", id, "err", err)
 		}
-	}
+	}, func() {
+		if err := s.Renew(ctx); err != nil {
+			s.Log.Error("gcal renewal", "err", err)
+		}
+	})
 }
 
 // Renew replaces channels that expire within RenewBefore. Google channels

@@ -140,10 +140,8 @@ type Syncer struct {
 	Now         func() time.Time
 	Tick        func(d time.Duration) <-chan time.Time
 
-	once   sync.Once
-	queue  chan change
-	mu     sync.Mutex
-	queued map[change]bool
+	once  sync.Once
+	queue *gcal.WorkQueue[change]
 }
 
 type change struct {
@@ -174,21 +172,12 @@ func (s *Syncer) init() {
 			s.Retry.Now = s.Now
 		}
 		s.Retry.Status = Status
-		s.queue = make(chan change, 4096)
-		s.queued = map[change]bool{}
+		s.queue = gcal.NewWorkQueue[change](4096)
 	})
 }
 
 func (s *Syncer) tx(ctx context.Context, f func(*sql.Tx) error) error {
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := f(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return gcal.InTx(ctx, s.DB, f)
 }
 
 // Subscribe starts watching user's calendar (a UPN or object id).
@@ -317,15 +306,7 @@ func (s *Syncer) Handler() http.Handler {
 }
 
 func (s *Syncer) enqueue(c change) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.queued[c] {
-		return
-	}
-	select {
-	case s.queue <- c:
-		s.queued[c] = true
-	default:
+	if !s.queue.Add(c) {
 		s.Log.Warn("graph queue full; change dropped until the next notification", "subscription", c.sub)
 	}
 }
@@ -333,25 +314,15 @@ func (s *Syncer) enqueue(c change) {
 // Run processes queued changes and renews subscriptions every interval.
 func (s *Syncer) Run(ctx context.Context, interval time.Duration) error {
 	s.init()
-	tick := s.Tick(interval)
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case c := <-s.queue:
-			s.mu.Lock()
-			delete(s.queued, c)
-			s.mu.Unlock()
-			if err := s.process(ctx, c); err != nil {
-				s.Log.Error("graph sync failed", "subscription", c.sub, "err", err)
-			}
-		case <-tick:
-			if err := s.Renew(ctx); err != nil {
-				s.Log.Error("graph renewal", "err", err)
-			}
-			tick = s.Tick(interval)
+	return s.queue.Run(ctx, s.Tick, interval, func(c change) {
+		if err := s.process(ctx, c); err != nil {
+			s.Log.Error("graph sync failed", "subscription", c.sub, "err", err)
 		}
-	}
+	}, func() {
+		if err := s.Renew(ctx); err != nil {
+			s.Log.Error("graph renewal", "err", err)
+		}
+	})
 }
 
 func (s *Syncer) process(ctx context.Context, c change) error {

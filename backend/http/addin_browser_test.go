@@ -17,18 +17,7 @@ func addinBrowser(t *testing.T) context.Context { return chromiumTab(t, 60*time.
 
 func addinWait(t *testing.T, ctx context.Context, what, expr string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.body ? document.body.innerText : '') + "\n" + JSON.stringify(window.__office || {})`))
-			t.Fatalf("timed out waiting for %s (last error %v); page:\n%.2000s", what, err, page)
-		}
-		time.Sleep(30 * time.Millisecond)
-	}
+	waitJS(t, ctx, 15*time.Second, what, expr, `(document.body ? document.body.innerText : '') + "\n" + JSON.stringify(window.__office || {})`)
 }
 
 func addinEval[T any](t *testing.T, ctx context.Context, js string) T {

@@ -22,18 +22,7 @@ func browser(t *testing.T) context.Context { return chromiumTab(t, 60*time.Secon
 // evaluation during navigation fails and is retried).
 func waitFor(t *testing.T, ctx context.Context, what, expr string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
-			t.Fatalf("timed out waiting for %s (last error %v); page:\n%.1500s", what, err, html)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitJS(t, ctx, 15*time.Second, what, expr, `document.body ? document.body.innerText : ''`)
 }
 
 func TestAdminBrowserEditBenchActivate(t *testing.T) {

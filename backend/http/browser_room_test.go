@@ -87,6 +87,29 @@ func chromiumTab(t *testing.T, timeout time.Duration) context.Context {
 	return ctx
 }
 
+// waitJS evaluates expr in ctx until it is true, riding out page loads (an
+// evaluation during navigation fails and is retried). On timeout it fails
+// the test with the last error and whatever dump evaluates to, after
+// running onTimeout (extra diagnostics).
+func waitJS(t *testing.T, ctx context.Context, within time.Duration, what, expr, dump string, onTimeout ...func()) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](dump))
+			for _, f := range onTimeout {
+				f()
+			}
+			t.Fatalf("timed out after %v waiting for %s (last error %v); page:\n%.2000s", within, what, err, page)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // roomBrowser starts one headless Chromium for a test. Pages opened with
 // newPage live in separate browser contexts (separate cookie jars), so a
 // host and a guest never share a session.

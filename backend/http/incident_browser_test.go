@@ -23,21 +23,11 @@ func recBrowser(t *testing.T) context.Context { return chromiumTab(t, 90*time.Se
 
 func recWaitJS(t *testing.T, ctx context.Context, what, expr string, logs ...*lockedBuffer) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err == nil && ok {
-			return
+	waitJS(t, ctx, 20*time.Second, what, expr, `JSON.stringify(window.motesvakt ? window.motesvakt.state() : document.body.innerText).slice(0, 2000)`, func() {
+		for _, l := range logs {
+			t.Log(l.String())
 		}
-		if time.Now().After(deadline) {
-			st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.motesvakt ? window.motesvakt.state() : document.body.innerText).slice(0, 2000)`))
-			for _, l := range logs {
-				t.Log(l.String())
-			}
-			t.Fatalf("timed out waiting for %s (last error %v); state: %s", what, err, st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	})
 }
 
 // TestIncidentBrowser: a host in the real room page (headless Chromium)

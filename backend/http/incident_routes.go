@@ -39,16 +39,9 @@ type incidentBody struct {
 // openIncident is the incident button: POST /api/v1/meetings/{id}/incident,
 // host or cohost only.
 func (rr *recordingRoutes) openIncident(c echo.Context) error {
-	m, by, err := rr.incidentMeeting(c)
+	m, _, rep, err := rr.incident(c)
 	if err != nil {
 		return err
-	}
-	if !by.Host {
-		return backend.Errorf(backend.EFORBIDDEN, "incident.refused.forbidden")
-	}
-	rep, err := rr.rec.Incident(c.Request().Context(), m.ID, by)
-	if err != nil {
-		return appError(err)
 	}
 	return c.JSON(http.StatusOK, incidentBody{
 		MeetingID: string(m.ID), Incident: true, RecordingStopped: rep.RecordingStopped, Finished: nonNilIDs(rep.Finished),
@@ -114,19 +107,29 @@ func (rr *recordingRoutes) renderIncident(c echo.Context, m *backend.Meeting, by
 }
 
 func (rr *recordingRoutes) incidentForm(c echo.Context) error {
-	m, by, err := rr.incidentMeeting(c)
+	m, by, rep, err := rr.incident(c)
 	if err != nil {
 		return err
 	}
+	m.Incident, m.Locked = true, true
+	return rr.renderIncident(c, m, by, locales.T(Lang(c), "incident.opened", "Returned", rep.Returned))
+}
+
+// incident opens an incident on the request's meeting for its host (the
+// API button and the form share it).
+func (rr *recordingRoutes) incident(c echo.Context) (*backend.Meeting, recorder.Actor, *recorder.IncidentReport, error) {
+	m, by, err := rr.incidentMeeting(c)
+	if err != nil {
+		return nil, by, nil, err
+	}
 	if !by.Host {
-		return backend.Errorf(backend.EFORBIDDEN, "incident.refused.forbidden")
+		return nil, by, nil, backend.Errorf(backend.EFORBIDDEN, "incident.refused.forbidden")
 	}
 	rep, err := rr.rec.Incident(c.Request().Context(), m.ID, by)
 	if err != nil {
-		return appError(err)
+		return nil, by, nil, appError(err)
 	}
-	m.Incident, m.Locked = true, true
-	return rr.renderIncident(c, m, by, locales.T(Lang(c), "incident.opened", "Returned", rep.Returned))
+	return m, by, rep, nil
 }
 
 func (rr *recordingRoutes) endIncidentForm(c echo.Context) error {
